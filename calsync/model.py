@@ -224,3 +224,46 @@ class Hold:
     span: TimeSpan
     expires_at: datetime
     call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSummary:
+    """What one sync pass did to a calendar's stored events."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+
+    def __add__(self, other: ChangeSummary) -> ChangeSummary:
+        return ChangeSummary(
+            self.added + other.added, self.changed + other.changed, self.removed + other.removed
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncCursor:
+    """Where the last successful sync of a calendar left off."""
+
+    cursor: str | None
+    window: TimeSpan | None
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarStatus:
+    """Sync health of one calendar, as ``calsync status`` shows it."""
+
+    ref: CalendarRef
+    name: str
+    last_attempt: datetime | None
+    last_success: datetime | None
+    last_error: str | None
+    failures: int
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    name: str
+    provider: str
+    status: str  # "ok" | "reauth_required"
+    detail: str | None = None

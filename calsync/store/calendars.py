@@ -1,0 +1,133 @@
+"""Calendars, their sync state, and account health.
+
+Owns the ``accounts``, ``calendars`` and ``sync_state`` tables. Applying a
+batch of event changes (which also moves the cursor) lives in ``events``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Select, func, insert, select, update
+
+from calsync.errors import NotFoundError
+from calsync.model import AccountStatus, CalendarRef, CalendarStatus, SyncCursor, TimeSpan
+from calsync.store.schema import accounts, calendars, events, sync_state
+
+if TYPE_CHECKING:
+    from calsync.store.core import Store
+
+
+class CalendarRepo:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._ids: dict[CalendarRef, int] = {}
+
+    def ensure(self, ref: CalendarRef, name: str = "", timezone: str | None = None) -> None:
+        """Register a calendar (idempotent); refreshes its name and zone when given."""
+        with self._store.write() as conn:
+            row = conn.execute(_by_ref(ref)).first()
+            if row is None:
+                cal_id = conn.execute(
+                    insert(calendars)
+                    .values(
+                        account=ref.account, calendar=ref.calendar, name=name, timezone=timezone
+                    )
+                    .returning(calendars.c.id)
+                ).scalar_one()
+                conn.execute(insert(sync_state).values(calendar_id=cal_id, failures=0))
+            elif name and (row.name, row.timezone) != (name, timezone):
+                conn.execute(
+                    update(calendars)
+                    .where(calendars.c.id == row.id)
+                    .values(name=name, timezone=timezone)
+                )
+
+    def id_of(self, conn: Connection, ref: CalendarRef) -> int:
+        if ref not in self._ids:
+            row = conn.execute(_by_ref(ref)).first()
+            if row is None:
+                raise NotFoundError(f"calendar {ref} has never been synced")
+            self._ids[ref] = row.id
+        return self._ids[ref]
+
+    def known(self, account: str | None = None) -> list[CalendarRef]:
+        query = select(calendars.c.account, calendars.c.calendar).order_by(
+            calendars.c.account, calendars.c.calendar
+        )
+        if account is not None:
+            query = query.where(calendars.c.account == account)
+        with self._store.read() as conn:
+            return [CalendarRef(r.account, r.calendar) for r in conn.execute(query)]
+
+    def cursor(self, ref: CalendarRef) -> SyncCursor:
+        with self._store.read() as conn:
+            row = conn.execute(
+                select(sync_state).where(sync_state.c.calendar_id == self.id_of(conn, ref))
+            ).one()
+        window = None
+        if row.window_start is not None and row.window_end is not None:
+            window = TimeSpan(row.window_start, row.window_end)
+        return SyncCursor(row.cursor, window)
+
+    def record_failure(self, ref: CalendarRef, error: str, at: datetime) -> int:
+        """Note a failed pass; the last good data and cursor stay. Returns consecutive failures."""
+        with self._store.write() as conn:
+            cal_id = self.id_of(conn, ref)
+            conn.execute(
+                update(sync_state)
+                .where(sync_state.c.calendar_id == cal_id)
+                .values(last_attempt=at, last_error=error, failures=sync_state.c.failures + 1)
+            )
+            return int(
+                conn.execute(
+                    select(sync_state.c.failures).where(sync_state.c.calendar_id == cal_id)
+                ).scalar_one()
+            )
+
+    def statuses(self) -> list[CalendarStatus]:
+        counts = (
+            select(events.c.calendar_id, func.count().label("n"))
+            .group_by(events.c.calendar_id)
+            .subquery()
+        )
+        query = (
+            select(calendars, sync_state, func.coalesce(counts.c.n, 0).label("n"))
+            .join(sync_state, sync_state.c.calendar_id == calendars.c.id)
+            .outerjoin(counts, counts.c.calendar_id == calendars.c.id)
+            .order_by(calendars.c.account, calendars.c.calendar)
+        )
+        with self._store.read() as conn:
+            return [
+                CalendarStatus(
+                    ref=CalendarRef(r.account, r.calendar),
+                    name=r.name,
+                    last_attempt=r.last_attempt,
+                    last_success=r.last_success,
+                    last_error=r.last_error,
+                    failures=r.failures,
+                    events=r.n,
+                )
+                for r in conn.execute(query)
+            ]
+
+    def set_account_status(
+        self, name: str, provider: str, status: str, detail: str | None, at: datetime
+    ) -> None:
+        with self._store.write() as conn:
+            values = {"provider": provider, "status": status, "detail": detail, "updated_at": at}
+            done = conn.execute(update(accounts).where(accounts.c.name == name).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(accounts).values(name=name, **values))
+
+    def account_statuses(self) -> list[AccountStatus]:
+        with self._store.read() as conn:
+            rows = conn.execute(select(accounts).order_by(accounts.c.name))
+            return [AccountStatus(r.name, r.provider, r.status, r.detail) for r in rows]
+
+
+def _by_ref(ref: CalendarRef) -> Select[Any]:
+    return select(calendars).where(
+        calendars.c.account == ref.account, calendars.c.calendar == ref.calendar
+    )

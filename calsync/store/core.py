@@ -1,0 +1,70 @@
+"""The Store: one engine, read and write transactions, and the repositories.
+
+Callers get domain objects from the repositories; connections and rows
+stay inside ``calsync.store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from calsync.errors import StoreError
+from calsync.store import migrate
+from calsync.store.bookings import BookingRepo
+from calsync.store.calendars import CalendarRepo
+from calsync.store.engine import WRITE, make_engine
+from calsync.store.events import EventRepo
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.calendars = CalendarRepo(self)
+        self.events = EventRepo(self)
+        self.bookings = BookingRepo(self)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        return cls(make_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with _translated(), self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction; on SQLite it holds the write lock from its first statement."""
+        with _translated(), self.engine.connect() as connection:
+            connection.execution_options(**WRITE)
+            with connection.begin():
+                yield connection
+
+    def upgrade(self) -> None:
+        with _translated():
+            migrate.upgrade(self.engine)
+
+    def is_current(self) -> bool:
+        with _translated():
+            return migrate.current_revision(self.engine) == migrate.head_revision()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as err:
+        original = getattr(err, "orig", None)
+        detail = str(original) if original is not None else str(err)
+        raise StoreError(f"database error: {detail.strip().splitlines()[0]}") from err

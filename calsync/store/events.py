@@ -1,0 +1,148 @@
+"""Stored calendar events: applying a sync batch atomically, and reading busy candidates.
+
+``apply`` writes upserts, deletions, the new cursor and the sync status in
+ONE transaction, so a lookup never sees half a sync. ``between`` serves
+the lookup path and must stay cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
+
+from calsync.model import (
+    CalendarRef,
+    ChangeSummary,
+    Event,
+    EventStatus,
+    TimeSpan,
+    Transparency,
+)
+from calsync.store.schema import calendars, events, sync_state
+
+if TYPE_CHECKING:
+    from calsync.providers.base import ChangeBatch
+    from calsync.store.core import Store
+
+CHUNK = 500
+_FIELDS = ("start_at", "end_at", "all_day", "status", "transparency", "declined", "etag", "updated")
+
+
+class EventRepo:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def apply(
+        self, ref: CalendarRef, batch: ChangeBatch, window: TimeSpan, at: datetime
+    ) -> ChangeSummary:
+        """Apply one provider batch and record the successful pass, atomically."""
+        with self._store.write() as conn:
+            cal_id = self._store.calendars.id_of(conn, ref)
+            summary = ChangeSummary()
+            if not batch.unchanged:
+                summary = _apply_events(conn, cal_id, batch)
+            conn.execute(
+                update(sync_state)
+                .where(sync_state.c.calendar_id == cal_id)
+                .values(
+                    cursor=batch.cursor,
+                    window_start=window.start,
+                    window_end=window.end,
+                    last_attempt=at,
+                    last_success=at,
+                    last_error=None,
+                    failures=0,
+                )
+            )
+            return summary
+
+    def count(self, ref: CalendarRef) -> int:
+        with self._store.read() as conn:
+            cal_id = self._store.calendars.id_of(conn, ref)
+            query = select(func.count()).where(events.c.calendar_id == cal_id)
+            return int(conn.execute(query).scalar_one())
+
+    def between(self, refs: Sequence[CalendarRef], span: TimeSpan) -> list[Event]:
+        """Events of the given calendars (``*`` allowed) that overlap ``span``."""
+        if not refs:
+            return []
+        query = (
+            select(events)
+            .join(calendars, calendars.c.id == events.c.calendar_id)
+            .where(or_(*(_matching(ref) for ref in refs)))
+            .where(events.c.start_at < span.end, events.c.end_at > span.start)
+        )
+        with self._store.read() as conn:
+            return [_to_event(row) for row in conn.execute(query)]
+
+
+def _matching(ref: CalendarRef) -> Any:
+    if ref.is_wildcard:
+        return calendars.c.account == ref.account
+    return (calendars.c.account == ref.account) & (calendars.c.calendar == ref.calendar)
+
+
+def _apply_events(conn: Connection, cal_id: int, batch: ChangeBatch) -> ChangeSummary:
+    existing = {
+        row.provider_id: row
+        for row in conn.execute(
+            select(events.c.id, events.c.provider_id, *(events.c[f] for f in _FIELDS)).where(
+                events.c.calendar_id == cal_id
+            )
+        )
+    }
+    incoming = {event.provider_id: _to_row(event) for event in batch.events}
+    new = [dict(row, calendar_id=cal_id) for pid, row in incoming.items() if pid not in existing]
+    changed = [
+        dict(row, row_id=existing[pid].id)
+        for pid, row in incoming.items()
+        if pid in existing and tuple(row[f] for f in _FIELDS) != _stored(existing[pid])
+    ]
+    gone = set(existing) - set(incoming) if batch.full else set(batch.deleted) & set(existing)
+    if new:
+        conn.execute(insert(events), new)
+    if changed:
+        stmt = update(events).where(events.c.id == bindparam("row_id"))
+        conn.execute(stmt.values({f: bindparam(f) for f in _FIELDS}), changed)
+    _delete(conn, (existing[pid].id for pid in gone))
+    return ChangeSummary(added=len(new), changed=len(changed), removed=len(gone))
+
+
+def _stored(row: Any) -> tuple[Any, ...]:
+    return tuple(getattr(row, f) for f in _FIELDS)
+
+
+def _delete(conn: Connection, ids: Iterable[int]) -> None:
+    pending = list(ids)
+    for i in range(0, len(pending), CHUNK):
+        conn.execute(delete(events).where(events.c.id.in_(pending[i : i + CHUNK])))
+
+
+def _to_row(event: Event) -> dict[str, Any]:
+    return {
+        "provider_id": event.provider_id,
+        "start_at": event.span.start,
+        "end_at": event.span.end,
+        "all_day": event.all_day,
+        "status": event.status.value,
+        "transparency": event.transparency.value,
+        "declined": event.declined,
+        "etag": event.etag,
+        "updated": event.updated,
+    }
+
+
+def _to_event(row: Any) -> Event:
+    return Event(
+        provider_id=row.provider_id,
+        span=TimeSpan(row.start_at, row.end_at),
+        all_day=row.all_day,
+        status=EventStatus(row.status),
+        transparency=Transparency(row.transparency),
+        declined=row.declined,
+        etag=row.etag,
+        updated=row.updated,
+    )
