@@ -63,6 +63,38 @@ class TimeSpan:
         return TimeSpan(max(self.start, bounds.start), min(self.end, bounds.end))
 
 
+def parse_instant(text: str, tz: ZoneInfo, *, name: str, end_of_day: bool = False) -> datetime:
+    """An ISO 8601 date-time (or date) as a UTC instant; ``name`` is used in the error message.
+
+    A time without an offset is read in ``tz``. A bare date means local
+    midnight, or with ``end_of_day`` the midnight after it (so ``--to
+    2026-12-07`` includes that day).
+    """
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return day_start(day + timedelta(days=1) if end_of_day else day, tz)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"{name}: {text!r} is not a date or time; use ISO 8601 like "
+            "2026-12-07, 2026-12-07T09:00 or 2026-12-07T09:00+01:00"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(UTC)
+
+
+def parse_span(start: str, end: str, tz: ZoneInfo, *, names: tuple[str, str]) -> TimeSpan:
+    """A span from two user-given times; an end not after the start is a clear error."""
+    first = parse_instant(start, tz, name=names[0])
+    last = parse_instant(end, tz, name=names[1], end_of_day=True)
+    if last <= first:
+        raise InputError(f"{names[1]} ({end}) must be after {names[0]} ({start})")
+    return TimeSpan(first, last)
+
+
 def local_instant(day: date, minute: int, tz: ZoneInfo) -> datetime | None:
     """The UTC instant of wall time ``minute`` (0..1440) on ``day`` in ``tz``.
 

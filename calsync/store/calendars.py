@@ -6,10 +6,11 @@ batch of event changes (which also moves the cursor) lives in ``events``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, func, insert, or_, select, update
 
 from calsync.errors import NotFoundError
 from calsync.model import AccountStatus, CalendarRef, CalendarStatus, SyncCursor, TimeSpan
@@ -71,6 +72,18 @@ class CalendarRepo:
             window = TimeSpan(row.window_start, row.window_end)
         return SyncCursor(row.cursor, window)
 
+    def last_successes(self, refs: Sequence[CalendarRef]) -> list[datetime | None]:
+        """The last successful sync of every calendar matching ``refs`` (wildcards allowed)."""
+        if not refs:
+            return []
+        query = (
+            select(sync_state.c.last_success)
+            .join(calendars, calendars.c.id == sync_state.c.calendar_id)
+            .where(or_(*(matching(ref) for ref in refs)))
+        )
+        with self._store.read() as conn:
+            return [row.last_success for row in conn.execute(query)]
+
     def record_failure(self, ref: CalendarRef, error: str, at: datetime) -> int:
         """Note a failed pass; the last good data and cursor stay. Returns consecutive failures."""
         with self._store.write() as conn:
@@ -125,6 +138,13 @@ class CalendarRepo:
         with self._store.read() as conn:
             rows = conn.execute(select(accounts).order_by(accounts.c.name))
             return [AccountStatus(r.name, r.provider, r.status, r.detail) for r in rows]
+
+
+def matching(ref: CalendarRef) -> ColumnElement[bool]:
+    """A filter on ``calendars`` for one ref; ``*`` matches the whole account."""
+    if ref.is_wildcard:
+        return calendars.c.account == ref.account
+    return (calendars.c.account == ref.account) & (calendars.c.calendar == ref.calendar)
 
 
 def _by_ref(ref: CalendarRef) -> Select[Any]:

@@ -21,6 +21,7 @@ from calsync.model import (
     TimeSpan,
     Transparency,
 )
+from calsync.store.calendars import matching
 from calsync.store.schema import calendars, events, sync_state
 
 if TYPE_CHECKING:
@@ -72,17 +73,11 @@ class EventRepo:
         query = (
             select(events)
             .join(calendars, calendars.c.id == events.c.calendar_id)
-            .where(or_(*(_matching(ref) for ref in refs)))
+            .where(or_(*(matching(ref) for ref in refs)))
             .where(events.c.start_at < span.end, events.c.end_at > span.start)
         )
         with self._store.read() as conn:
             return [_to_event(row) for row in conn.execute(query)]
-
-
-def _matching(ref: CalendarRef) -> Any:
-    if ref.is_wildcard:
-        return calendars.c.account == ref.account
-    return (calendars.c.account == ref.account) & (calendars.c.calendar == ref.calendar)
 
 
 def _apply_events(conn: Connection, cal_id: int, batch: ChangeBatch) -> ChangeSummary:

@@ -1,0 +1,156 @@
+"""The sync engine: provider changes -> one store transaction per calendar pass.
+
+It never knows which backend it talks to: every provider speaks the
+``Provider`` protocol. A pass asks for the changes since the stored cursor
+(none when the rolling window moved, or when forced), retries once from
+scratch when the cursor expired, refuses a sudden wipe, and records the
+outcome. A failing calendar only records its error; the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from calsync.clock import Clock
+from calsync.errors import (
+    CalsyncError,
+    CursorExpiredError,
+    ProviderAuthError,
+    SyncRefusedError,
+)
+from calsync.model import CalendarRef, ChangeSummary, TimeSpan
+from calsync.providers.base import ChangeBatch, Provider
+from calsync.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    ref: CalendarRef
+    summary: ChangeSummary = field(default_factory=ChangeSummary)
+    full: bool = False
+    error: str | None = None
+    failures: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def rolling_window(now: datetime, horizon_days: int) -> TimeSpan:
+    """``[yesterday, today + horizon]`` in whole UTC days, so it moves once a day."""
+    today = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
+    return TimeSpan(today - timedelta(days=1), today + timedelta(days=horizon_days + 1))
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        store: Store,
+        providers: Mapping[str, Provider],
+        clock: Clock,
+        *,
+        horizon_days: int,
+        provider_names: Mapping[str, str] | None = None,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._clock = clock
+        self._horizon_days = horizon_days
+        self._provider_names = provider_names or {}
+        self._needs_reauth = {
+            a.name for a in store.calendars.account_statuses() if a.status != "ok"
+        }
+
+    def resolve(self, refs: Iterable[CalendarRef]) -> list[CalendarRef]:
+        """The concrete calendars of ``refs`` (wildcards asked of the provider), registered."""
+        resolved: dict[CalendarRef, tuple[str, str | None]] = {}
+        for ref in refs:
+            if ref.is_wildcard:
+                resolved.update(self._expand(ref.account))
+            else:
+                resolved.setdefault(ref, ("", None))
+        for ref, (name, timezone) in resolved.items():
+            self._store.calendars.ensure(ref, name=name, timezone=timezone)
+        return sorted(resolved, key=str)
+
+    def _expand(self, account: str) -> dict[CalendarRef, tuple[str, str | None]]:
+        try:
+            infos = self._providers[account].list_calendars()
+        except CalsyncError as err:
+            known = self._store.calendars.known(account)
+            log.warning(
+                "calendars account=%s unavailable, using %d known error=%r",
+                account, len(known), err.message,
+            )  # fmt: skip
+            return dict.fromkeys(known, ("", None))
+        return {CalendarRef(account, i.id): (i.name, i.timezone) for i in infos}
+
+    def sync(self, ref: CalendarRef, *, full: bool = False) -> SyncResult:
+        """One pass over one calendar; never raises for provider or data trouble."""
+        now = self._clock.now()
+        started = time.monotonic()
+        try:
+            summary, was_full = self._pass(ref, now, force_full=full)
+        except CalsyncError as err:
+            return self._failed(ref, err, now)
+        self._account_ok(ref.account, now)
+        ms = (time.monotonic() - started) * 1000
+        log.info(
+            "sync calendar=%s full=%s added=%d changed=%d removed=%d ms=%.0f",
+            ref, was_full, summary.added, summary.changed, summary.removed, ms,
+        )  # fmt: skip
+        return SyncResult(ref, summary, full=was_full)
+
+    def _pass(
+        self, ref: CalendarRef, now: datetime, *, force_full: bool
+    ) -> tuple[ChangeSummary, bool]:
+        provider = self._providers[ref.account]
+        window = rolling_window(now, self._horizon_days)
+        state = self._store.calendars.cursor(ref)
+        cursor = None if force_full or state.window != window else state.cursor
+        try:
+            batch = provider.fetch_changes(ref.calendar, cursor, window)
+        except CursorExpiredError:
+            log.info("sync calendar=%s cursor expired; full resync", ref)
+            batch = provider.fetch_changes(ref.calendar, None, window)
+        if not force_full:
+            self._refuse_wipe(ref, batch)
+        return self._store.events.apply(ref, batch, window, now), batch.full
+
+    def _refuse_wipe(self, ref: CalendarRef, batch: ChangeBatch) -> None:
+        if not batch.full or batch.events:
+            return
+        stored = self._store.events.count(ref)
+        if stored:
+            raise SyncRefusedError(
+                f"{ref} suddenly returned no events although {stored} are stored; "
+                f"kept them. If the calendar really is empty now, run "
+                f"`calsync sync --account {ref.account} --full`"
+            )
+
+    def _failed(self, ref: CalendarRef, err: CalsyncError, now: datetime) -> SyncResult:
+        failures = self._store.calendars.record_failure(ref, err.message, now)
+        if isinstance(err, ProviderAuthError):
+            self._needs_reauth.add(ref.account)
+            self._store.calendars.set_account_status(
+                ref.account, self._provider_names.get(ref.account, ""), "reauth_required",
+                err.message, now,
+            )  # fmt: skip
+        log.warning(
+            "sync calendar=%s failed error=%s failures=%d message=%r",
+            ref, err.code, failures, err.message,
+        )  # fmt: skip
+        return SyncResult(ref, error=err.message, failures=failures)
+
+    def _account_ok(self, account: str, now: datetime) -> None:
+        if account in self._needs_reauth:
+            self._needs_reauth.discard(account)
+            self._store.calendars.set_account_status(
+                account, self._provider_names.get(account, ""), "ok", None, now
+            )
