@@ -159,7 +159,9 @@ class CalendarRef:
         return self.calendar == "*"
 
     def matches(self, other: CalendarRef) -> bool:
-        return self.account == other.account and (self.is_wildcard or self.calendar == other.calendar)
+        return self.account == other.account and (
+            self.is_wildcard or self.calendar == other.calendar
+        )
 
 
 @dataclass(frozen=True, slots=True)

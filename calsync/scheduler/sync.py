@@ -63,6 +63,7 @@ class SyncEngine:
         self._clock = clock
         self._horizon_days = horizon_days
         self._provider_names = provider_names or {}
+        self.unresolved: dict[str, str] = {}  # account -> why its calendars could not be listed
         self._needs_reauth = {
             a.name for a in store.calendars.account_statuses() if a.status != "ok"
         }
@@ -70,6 +71,7 @@ class SyncEngine:
     def resolve(self, refs: Iterable[CalendarRef]) -> list[CalendarRef]:
         """The concrete calendars of ``refs`` (wildcards asked of the provider), registered."""
         resolved: dict[CalendarRef, tuple[str, str | None]] = {}
+        self.unresolved = {}
         for ref in refs:
             if ref.is_wildcard:
                 resolved.update(self._expand(ref.account))
@@ -84,6 +86,8 @@ class SyncEngine:
             infos = self._providers[account].list_calendars()
         except CalsyncError as err:
             known = self._store.calendars.known(account)
+            if not known:
+                self.unresolved[account] = err.message
             log.warning(
                 "calendars account=%s unavailable, using %d known error=%r",
                 account, len(known), err.message,

@@ -1,0 +1,93 @@
+"""The background schedule: one APScheduler job per calendar, every sync interval.
+
+Jobs carry jitter so calendars do not all hit their providers at once,
+never overlap themselves (``max_instances=1``), and coalesce missed runs.
+Another job re-lists the accounts' calendars every interval, so a calendar
+that appears behind a ``account:*`` reference (or whose account could not
+be reached at start) is picked up. A push notification moves a calendar's
+next run to now.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from calsync.clock import Clock
+from calsync.model import CalendarRef
+from calsync.scheduler.sync import SyncEngine
+
+log = logging.getLogger(__name__)
+WORKERS = 4
+FIRST_PASS_SPREAD = timedelta(seconds=5)
+REFRESH_JOB = "calendars"
+
+
+class Daemon:
+    def __init__(
+        self, engine: SyncEngine, wanted: list[CalendarRef], interval: timedelta, clock: Clock
+    ) -> None:
+        self._engine = engine
+        self._wanted = wanted
+        self._interval = interval
+        self._clock = clock
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(WORKERS)},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(interval.total_seconds()),
+            },
+        )
+
+    def start(self) -> None:
+        """Schedule every calendar (first passes now, spread over a few seconds) and start."""
+        self.refresh()
+        self._scheduler.add_job(
+            self.refresh,
+            IntervalTrigger(seconds=self._interval.total_seconds()),
+            id=REFRESH_JOB,
+            name="list calendars",
+        )
+        self._scheduler.start()
+        log.info("scheduler started calendars=%d interval=%s", len(self.scheduled), self._interval)
+
+    @property
+    def scheduled(self) -> list[CalendarRef]:
+        return [job.args[0] for job in self._scheduler.get_jobs() if job.id != REFRESH_JOB]
+
+    def refresh(self) -> None:
+        """Add a job for every wanted calendar that has none yet."""
+        current = {str(ref) for ref in self.scheduled}
+        new = [ref for ref in self._engine.resolve(self._wanted) if str(ref) not in current]
+        now = self._clock.now()
+        jitter = min(30, int(self._interval.total_seconds() / 10))
+        for i, ref in enumerate(new):
+            self._scheduler.add_job(
+                self._engine.sync,
+                IntervalTrigger(seconds=self._interval.total_seconds(), jitter=jitter),
+                args=[ref],
+                id=str(ref),
+                name=f"sync {ref}",
+                next_run_time=now + FIRST_PASS_SPREAD * (i / len(new)),
+            )
+        if new and self._scheduler.running:
+            log.info("scheduler added calendars=%s", ",".join(map(str, new)))
+
+    def sync_now(self, ref: CalendarRef) -> bool:
+        """Move one calendar's next pass to now; False if it is not scheduled."""
+        try:
+            self._scheduler.modify_job(str(ref), next_run_time=self._clock.now())
+        except JobLookupError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        self._scheduler.shutdown(wait=True)
+        log.info("scheduler stopped")
