@@ -42,7 +42,7 @@ class Daemon:
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
-                "misfire_grace_time": int(interval.total_seconds()),
+                "misfire_grace_time": max(1, int(interval.total_seconds())),
             },
         )
 
