@@ -121,7 +121,8 @@ def main(ctx: click.Context, config_path: str | None, log_level: str | None) -> 
     """calsync: a local availability cache and booking daemon for calendars."""
     if log_level is None:
         log_level = "info" if ctx.invoked_subcommand == "run" else "warning"
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.basicConfig(
         level=log_level.upper(),
         stream=sys.stderr,

@@ -12,8 +12,11 @@ The cursor is a compact JSON object, opaque to callers::
 
     {"v": 1, "sha256": <hex of the body>, "zone": <default zone>,
      "from": <ISO UTC>, "to": <ISO UTC>,            # the span the snapshot covers
-     "etag": ..., "last_modified": ...,              # HTTP validators, when sent
-     "mtime_ns": ..., "size": ...}                   # local files
+     "etag": ..., "last_modified": ...}              # HTTP validators, when sent
+
+A local file is read and hashed on every pass (cheap, and unlike mtime and
+size it cannot miss a same-size rewrite within one timestamp tick); only an
+unchanged hash skips the parse.
 
 A feed counts as unchanged only while the requested window lies inside the
 covered span: a snapshot is expanded ``LOOKAHEAD`` past the window's end, so a
@@ -61,8 +64,6 @@ class _Cursor:
     end: str
     etag: str | None = None
     last_modified: str | None = None
-    mtime_ns: int | None = None
-    size: int | None = None
 
     @classmethod
     def load(cls, text: str | None) -> _Cursor | None:
@@ -96,8 +97,6 @@ class _Read:
     body: bytes | None
     etag: str | None = None
     last_modified: str | None = None
-    mtime_ns: int | None = None
-    size: int | None = None
 
 
 class IcsProvider:
@@ -162,7 +161,7 @@ class IcsProvider:
     def _read(self, cursor: _Cursor | None) -> _Read:
         if self._url is not None:
             return self._get(self._url, cursor)
-        return _read_file(self._source, cursor)
+        return _read_file(self._source)
 
     def _get(self, url: str, cursor: _Cursor | None) -> _Read:
         headers = {"Accept": _ACCEPT}
@@ -209,21 +208,13 @@ def _http_error(response: requests.Response, where: str) -> Exception:
     return ProviderUnavailableError(f"ICS feed {where} answered {status}")
 
 
-def _read_file(path: str, cursor: _Cursor | None) -> _Read:
-    """Read a local feed; skip the read when size and mtime match the cursor."""
+def _read_file(path: str) -> _Read:
     try:
         with open(path, "rb") as handle:
-            stat = os.fstat(handle.fileno())
-            if cursor is not None and (cursor.mtime_ns, cursor.size) == (
-                stat.st_mtime_ns,
-                stat.st_size,
-            ):
-                return _Read(None, mtime_ns=stat.st_mtime_ns, size=stat.st_size)
-            body = handle.read()
+            return _Read(handle.read())
     except OSError as err:
         reason = err.strerror or type(err).__name__
         raise ProviderUnavailableError(f"cannot read {path}: {reason}") from err
-    return _Read(body, mtime_ns=stat.st_mtime_ns, size=stat.st_size)
 
 
 def _unchanged(updated: _Cursor) -> ChangeBatch:
@@ -236,8 +227,6 @@ def _with_validators(cursor: _Cursor, read: _Read) -> _Cursor:
         cursor,
         etag=read.etag or (cursor.etag if read.body is None else None),
         last_modified=read.last_modified or (cursor.last_modified if read.body is None else None),
-        mtime_ns=read.mtime_ns,
-        size=read.size,
     )
 
 
