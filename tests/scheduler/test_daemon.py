@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -59,14 +58,6 @@ def provider() -> FakeProvider:
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
     fake.put("primary", Event("a", TimeSpan(start, start + timedelta(hours=1))))
     return fake
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path}/calsync.db")
-    store.upgrade()
-    yield store
-    store.close()
 
 
 def make(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -22,14 +20,6 @@ REF = CalendarRef("office", "primary")
 def ev(pid: str, day: int, hour: int = 9) -> Event:
     start = datetime(2026, 12, day, hour, tzinfo=UTC)
     return Event(pid, TimeSpan(start, start + timedelta(hours=1)))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path}/calsync.db")
-    store.upgrade()
-    yield store
-    store.close()
 
 
 @pytest.fixture
