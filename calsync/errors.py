@@ -93,3 +93,37 @@ class ProviderDataError(ProviderError):
     """The provider answered with data calsync cannot read (e.g. a malformed ICS feed)."""
 
     code = "provider_data_error"
+
+
+class AuthError(CalsyncError):
+    """No API key, or one that is unknown or revoked (HTTP 401)."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(CalsyncError):
+    """A valid API key whose scope does not allow the request (HTTP 403)."""
+
+    code = "forbidden"
+
+
+class ConflictError(CalsyncError):
+    """The request clashes with the current state (HTTP 409)."""
+
+    code = "conflict"
+
+
+class SlotUnavailableError(ConflictError):
+    """The requested time is taken or breaks a rule; ``alternatives`` are free slots near it."""
+
+    code = "slot_unavailable"
+
+    def __init__(self, message: str, alternatives: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.alternatives = alternatives
+
+
+class IdempotencyMismatchError(InputError):
+    """An Idempotency-Key was reused with a different request body (HTTP 422)."""
+
+    code = "idempotency_key_reused"

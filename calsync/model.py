@@ -301,3 +301,26 @@ class AccountStatus:
     provider: str
     status: str  # "ok" | "reauth_required"
     detail: str | None = None
+
+
+class Scope(StrEnum):
+    """What an API key may do; each scope includes the ones before it."""
+
+    READ = "read"  # lookups
+    WRITE = "write"  # holds and bookings
+    ADMIN = "admin"  # everything, including POST /v1/sync
+
+    def allows(self, needed: Scope) -> bool:
+        order = list(Scope)
+        return order.index(self) >= order.index(needed)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    name: str
+    prefix: str  # shown in listings; identifies the key without revealing it
+    scope: Scope
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from calsync.errors import StoreError
 from calsync.store import migrate
+from calsync.store.apikeys import ApiKeyRepo
 from calsync.store.bookings import BookingRepo
 from calsync.store.calendars import CalendarRepo
 from calsync.store.engine import WRITE, make_engine
@@ -26,6 +27,7 @@ class Store:
         self.calendars = CalendarRepo(self)
         self.events = EventRepo(self)
         self.bookings = BookingRepo(self)
+        self.api_keys = ApiKeyRepo(self)
 
     @classmethod
     def open(cls, url: str) -> Store:
