@@ -246,9 +246,12 @@ class Booking:
     status: BookingStatus
     attendee: Attendee
     created_at: datetime
+    updated_at: datetime
     notes: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    provider: Mapping[str, Any] = field(default_factory=dict)
+    provider: Mapping[str, Any] = field(default_factory=dict)  # references in the provider
+    call_id: str | None = None
+    cancel_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,12 @@ events = Table(
     Index("ix_events_calendar_time", "calendar_id", "start_at", "end_at"),
 )
 
+# One row per reservation of a resource's time: a hold (status "held", with
+# expires_at) or a booking ("pending" while its provider write is under way,
+# then "confirmed"; "cancelled" frees the time). block_start/block_end are the
+# span widened by the resource's buffers; no two active rows of a resource may
+# overlap there. PostgreSQL enforces that with an exclusion constraint, SQLite
+# with triggers (both created by migration 0002, not declared here).
 bookings = Table(
     "bookings",
     metadata,
@@ -125,8 +131,12 @@ bookings = Table(
     Column("resource", String(64), nullable=False),
     Column("start_at", UTCDateTime, nullable=False),
     Column("end_at", UTCDateTime, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("attendee_name", String(256), nullable=False),
+    Column("block_start", UTCDateTime, nullable=False),
+    Column("block_end", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # held | pending | confirmed | cancelled
+    Column("expires_at", UTCDateTime),  # holds only
+    Column("call_id", String(255)),
+    Column("attendee_name", String(256)),
     Column("attendee_phone", String(32)),
     Column("attendee_email", String(320)),
     Column("notes", Text),
@@ -134,23 +144,12 @@ bookings = Table(
     Column("provider", JSON, nullable=False, default=dict),
     Column("idempotency_key", String(255), unique=True),
     Column("request_hash", String(64)),
+    Column("cancel_reason", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_bookings_resource_time", "resource", "start_at"),
     Index("ix_bookings_attendee_phone", "attendee_phone"),
-)
-
-holds = Table(
-    "holds",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("resource", String(64), nullable=False),
-    Column("start_at", UTCDateTime, nullable=False),
-    Column("end_at", UTCDateTime, nullable=False),
-    Column("call_id", String(255)),
-    Column("expires_at", UTCDateTime, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Index("ix_holds_resource_time", "resource", "start_at"),
+    Index("ix_bookings_call_id", "call_id"),
 )
 
 api_keys = Table(

@@ -16,7 +16,7 @@ from calsync.errors import NotFoundError
 from calsync.model import CalendarRef, ChangeSummary, Event, EventStatus, TimeSpan, Transparency
 from calsync.providers.base import ChangeBatch
 from calsync.store import Store
-from calsync.store.schema import bookings, holds, metadata
+from calsync.store.schema import metadata
 from tests.conftest import postgres_url
 
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -177,35 +177,6 @@ def test_account_status(store: Store) -> None:
     store.calendars.set_account_status("office", "google", "ok", None, AT)
     (account,) = store.calendars.account_statuses()
     assert (account.name, account.status, account.detail) == ("office", "ok", None)
-
-
-def test_taken_counts_active_bookings_and_live_holds(store: Store) -> None:
-    def span(hour: int) -> dict[str, datetime]:
-        return {"start_at": T0.replace(hour=hour), "end_at": T0.replace(hour=hour, minute=30)}
-
-    common = {"resource": "dr", "attendee_name": "A", "metadata": {}, "provider": {}}
-    stamps = {"created_at": AT, "updated_at": AT}
-    with store.write() as conn:
-        for hour, status in ((9, "confirmed"), (10, "pending"), (11, "cancelled")):
-            conn.execute(
-                insert(bookings).values(
-                    id=str(uuid.uuid4()), status=status, **common, **span(hour), **stamps
-                )
-            )
-        for hour, expires in ((13, AT + timedelta(minutes=5)), (14, AT - timedelta(seconds=1))):
-            conn.execute(
-                insert(holds).values(
-                    id=str(uuid.uuid4()),
-                    resource="dr",
-                    expires_at=expires,
-                    created_at=AT,
-                    **span(hour),
-                )
-            )
-    taken = store.bookings.taken("dr", WINDOW, AT)
-    local_hours = [s.start.astimezone(VIENNA).hour for s in taken]
-    assert local_hours == [9, 10, 13]
-    assert store.bookings.taken("other", WINDOW, AT) == []
 
 
 @pytest.mark.postgres
