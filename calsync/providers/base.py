@@ -6,11 +6,12 @@ Adapters take their HTTP session and clock as arguments and raise only
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from calsync.model import Event, TimeSpan
+from calsync.model import Attendee, Event, TimeSpan
 
 
 class Capability(StrEnum):
@@ -59,3 +60,34 @@ class Provider(Protocol):
         Raises ``CursorExpiredError`` when the cursor is no longer valid.
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class BookingDraft:
+    """What a provider needs to write one booking into a calendar."""
+
+    booking_id: str  # calsync's stable id; providers derive their idempotent ids from it
+    resource_name: str
+    timezone: str
+    span: TimeSpan
+    attendee: Attendee
+    notes: str | None = None
+
+
+class BookingWriter(Protocol):
+    """A provider that can write bookings (``Capability.BOOK``).
+
+    Each call is idempotent for the same booking id: a retried ``book`` must
+    not create a second event. Returns the provider's references, stored with
+    the booking and handed back to ``cancel``/``reschedule``.
+    """
+
+    def book(
+        self, calendar: str, draft: BookingDraft, idempotency_key: str
+    ) -> Mapping[str, Any]: ...
+
+    def cancel(self, calendar: str, refs: Mapping[str, Any]) -> None: ...
+
+    def reschedule(
+        self, calendar: str, refs: Mapping[str, Any], draft: BookingDraft
+    ) -> Mapping[str, Any]: ...

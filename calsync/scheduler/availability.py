@@ -83,23 +83,32 @@ class Availability:
     ) -> Slots:
         resource = self.resource(resource_id)
         _check_range(span)
-        rules = resource.rules
-        length = duration or rules.duration
+        length = duration or resource.rules.duration
         if length <= timedelta(0):
             raise InputError("duration must be positive")
-        # buffers reach outside the span, and daily caps count whole local days
-        pad = timedelta(days=2) + rules.buffer_before + rules.buffer_after
-        context = span.widen(pad, pad)
+        context = self.context(resource, span)
         now = self._clock.now()
-        busy = busy_spans(
-            self._store.events.between(resource.check, context),
-            tentative_busy=resource.tentative_busy,
-        )
-        taken = self._store.bookings.taken(resource.id, context, now)
         found = find_slots(
-            rules, span, now=now, busy=busy, taken=taken, duration=length, limit=limit
+            resource.rules,
+            span,
+            now=now,
+            busy=self.busy(resource, context),
+            taken=self._store.bookings.taken(resource.id, context, now),
+            duration=length,
+            limit=limit,
         )
         return Slots(resource, span, length, found, self.freshness(resource))
+
+    def context(self, resource: Resource, span: TimeSpan) -> TimeSpan:
+        """``span`` widened to everything its rules look at: buffers and whole local days."""
+        rules = resource.rules
+        pad = timedelta(days=2) + rules.buffer_before + rules.buffer_after
+        return span.widen(pad, pad)
+
+    def busy(self, resource: Resource, span: TimeSpan) -> list[TimeSpan]:
+        """Merged external busy time of the resource's calendars within ``span``."""
+        events = self._store.events.between(resource.check, span)
+        return busy_spans(events, tentative_busy=resource.tentative_busy)
 
     def freshness(self, resource: Resource) -> Freshness:
         if not resource.check:

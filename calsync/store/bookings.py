@@ -108,6 +108,14 @@ class BookingRepo:
             _update(conn, booking_id, now, values)
             return _get(conn, booking_id)
 
+    def release_hold(self, hold_id: str) -> bool:
+        """Delete a hold; False if there is no such (unexpired or expired) hold."""
+        with self._store.write() as conn:
+            done = conn.execute(
+                delete(bookings).where(bookings.c.id == hold_id, bookings.c.status == HELD)
+            )
+            return done.rowcount > 0
+
     def release(self, reservation_id: str) -> bool:
         """Delete a hold or a booking whose provider write failed; False if it was not there."""
         with self._store.write() as conn:

@@ -1,0 +1,297 @@
+"""The booking service: holds, bookings, cancellations and reschedules that never double-book.
+
+Every write re-checks all of the resource's rules (working hours, notice,
+horizon, buffers, daily cap) inside the resource's ledger transaction, so
+the check and the reservation cannot be separated by another caller. A
+booking into a provider calendar is reserved first (pending), then written
+with the provider, then confirmed; a failed write releases the slot.
+Requests carry an idempotency key: the same key and body give the same
+booking, the same key with another body is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from calsync.clock import Clock
+from calsync.errors import (
+    CalsyncError,
+    ConflictError,
+    IdempotencyMismatchError,
+    InputError,
+    NotFoundError,
+    SlotUnavailableError,
+)
+from calsync.model import Attendee, Booking, BookingStatus, Hold, Resource, TimeSpan
+from calsync.providers.base import BookingDraft, BookingWriter
+from calsync.scheduler.availability import Availability
+from calsync.scheduler.contacts import normalize_attendee
+from calsync.scheduler.slots import slot_problems
+from calsync.store import Store
+from calsync.store.bookings import HELD, Ledger, Reservation
+
+MAX_KEY_LENGTH = 255
+ALTERNATIVES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRequest:
+    resource: str
+    start: datetime
+    attendee: Attendee
+    duration: timedelta | None = None
+    hold_id: str | None = None
+    call_id: str | None = None
+    notes: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+class BookingService:
+    def __init__(
+        self,
+        store: Store,
+        availability: Availability,
+        clock: Clock,
+        *,
+        hold_ttl: timedelta,
+        writers: Mapping[str, BookingWriter] | None = None,
+    ) -> None:
+        self._store = store
+        self._availability = availability
+        self._clock = clock
+        self._hold_ttl = hold_ttl
+        self._writers = writers or {}
+
+    # --- holds ------------------------------------------------------------------------
+
+    def hold(
+        self,
+        resource_id: str,
+        start: datetime,
+        duration: timedelta | None = None,
+        call_id: str | None = None,
+    ) -> Hold:
+        """Reserve a slot for ``hold_ttl``; it blocks everyone else's slots and bookings."""
+        resource = self._availability.resource(resource_id)
+        span = _span(resource, start, duration)
+        now = self._clock.now()
+        hold_id = str(uuid.uuid4())
+        expires = now + self._hold_ttl
+        with self._reserving(resource, span, now) as ledger:
+            self._check(resource, span, ledger, ignore=())
+            ledger.insert(
+                Reservation(
+                    hold_id, resource.id, span, _block(resource, span), HELD, now,
+                    expires_at=expires, call_id=call_id,
+                )
+            )  # fmt: skip
+        return Hold(hold_id, resource.id, span, expires, call_id)
+
+    def release(self, hold_id: str) -> None:
+        if not self._store.bookings.release_hold(hold_id):
+            raise NotFoundError(f"no hold {hold_id!r} (it may have expired)")
+
+    # --- bookings ---------------------------------------------------------------------
+
+    def book(self, request: BookingRequest, key: str) -> tuple[Booking, bool]:
+        """The booking for ``key`` (made now, or earlier) and whether it was made now."""
+        _check_key(key)
+        resource = self._availability.resource(request.resource)
+        attendee = normalize_attendee(request.attendee, resource)
+        span = _span(resource, request.start, request.duration)
+        digest = _digest(request, attendee, span)
+        replay = self._replay(key, digest)
+        if replay is not None:
+            return replay, False
+        now = self._clock.now()
+        writer = self._writer(resource)
+        status = BookingStatus.PENDING if writer else BookingStatus.CONFIRMED
+        new = Reservation(
+            str(uuid.uuid4()), resource.id, span, _block(resource, span), status.value, now,
+            call_id=request.call_id, attendee=attendee, notes=request.notes,
+            metadata=dict(request.metadata), idempotency_key=key, request_hash=digest,
+        )  # fmt: skip
+        with self._reserving(resource, span, now) as ledger:
+            again = ledger.by_key(key)
+            if again is not None:
+                return _same_request(again, digest), False
+            ledger.delete(self._freed_holds(ledger, request, span))
+            self._check(resource, span, ledger, ignore=())
+            ledger.insert(new)
+        if writer is None:
+            return self._store.bookings.get(new.id), True
+        return self._write(resource, writer, new), True
+
+    def cancel(self, booking_id: str, reason: str | None = None) -> Booking:
+        """Cancel (idempotent: cancelling a cancelled booking returns it unchanged)."""
+        booking = self._store.bookings.get(booking_id)
+        if booking.status is BookingStatus.CANCELLED:
+            return booking
+        resource = self._availability.resource(booking.resource)
+        writer = self._writer(resource)
+        if writer is not None and resource.book_into is not None and booking.provider:
+            writer.cancel(resource.book_into.calendar, booking.provider)
+        return self._store.bookings.update(
+            booking_id, self._clock.now(), status=BookingStatus.CANCELLED.value,
+            cancel_reason=reason,
+        )  # fmt: skip
+
+    def reschedule(self, booking_id: str, start: datetime) -> Booking:
+        """Move a booking, keeping its id and length; every rule is re-checked."""
+        booking = self._store.bookings.get(booking_id)
+        if booking.status is BookingStatus.CANCELLED:
+            raise ConflictError(f"booking {booking_id} is cancelled; make a new booking instead")
+        resource = self._availability.resource(booking.resource)
+        span = _span(resource, start, booking.span.duration)
+        now = self._clock.now()
+        with self._reserving(resource, span, now) as ledger:
+            self._check(resource, span, ledger, ignore=(booking_id,))
+            ledger.update(booking_id, span=span, block=_block(resource, span))
+        writer = self._writer(resource)
+        if writer is not None and resource.book_into is not None and booking.provider:
+            draft = _draft(resource, booking.id, span, booking.attendee, booking.notes)
+            refs = writer.reschedule(resource.book_into.calendar, booking.provider, draft)
+            return self._store.bookings.update(booking_id, now, provider=dict(refs))
+        return self._store.bookings.get(booking_id)
+
+    def get(self, booking_id: str) -> Booking:
+        return self._store.bookings.get(booking_id)
+
+    def find(
+        self,
+        *,
+        resource: str | None = None,
+        phone: str | None = None,
+        span: TimeSpan | None = None,
+    ) -> list[Booking]:
+        if resource is not None:
+            res = self._availability.resource(resource)
+            if phone is not None:
+                phone = normalize_attendee(Attendee("-", phone), res).phone
+        return self._store.bookings.find(resource=resource, phone=phone, span=span)
+
+    # --- the steps ----------------------------------------------------------------------
+
+    def _replay(self, key: str, digest: str) -> Booking | None:
+        found = self._store.bookings.by_key(key)
+        return _same_request(found, digest) if found is not None else None
+
+    @contextmanager
+    def _reserving(self, resource: Resource, span: TimeSpan, now: datetime) -> Iterator[Ledger]:
+        """The resource's ledger; a refusal inside it leaves with alternatives attached."""
+        try:
+            with self._store.bookings.ledger(resource.id, now) as ledger:
+                yield ledger
+        except SlotUnavailableError as err:
+            if err.alternatives:
+                raise
+            others = tuple(self.alternatives(resource.id, span))
+            raise SlotUnavailableError(err.message, others) from err
+
+    def _check(
+        self, resource: Resource, span: TimeSpan, ledger: Ledger, ignore: tuple[str, ...]
+    ) -> None:
+        context = self._availability.context(resource, span)
+        problems = slot_problems(
+            resource.rules,
+            span,
+            now=ledger.now,
+            busy=self._availability.busy(resource, context),
+            taken=ledger.taken(context, ignore=ignore),
+        )
+        if problems:
+            raise SlotUnavailableError(
+                f"{resource.name} is not available then: {'; '.join(problems)}"
+            )
+
+    def _freed_holds(self, ledger: Ledger, request: BookingRequest, span: TimeSpan) -> list[str]:
+        """Holds this booking replaces: its own hold, and the caller's other holds."""
+        freed = ledger.holds_of_call(request.call_id) if request.call_id else []
+        if request.hold_id is not None:
+            hold = ledger.hold(request.hold_id)
+            if hold is not None and hold.id not in freed:
+                freed.append(hold.id)
+        return freed
+
+    def _writer(self, resource: Resource) -> BookingWriter | None:
+        if resource.book_into is None:
+            return None
+        return self._writers.get(resource.book_into.account)
+
+    def _write(self, resource: Resource, writer: BookingWriter, new: Reservation) -> Booking:
+        assert resource.book_into is not None
+        assert new.attendee is not None
+        draft = _draft(resource, new.id, new.span, new.attendee, new.notes)
+        try:
+            refs = writer.book(resource.book_into.calendar, draft, new.id)
+        except CalsyncError:
+            self._store.bookings.release(new.id)
+            raise
+        return self._store.bookings.update(
+            new.id, self._clock.now(), status=BookingStatus.CONFIRMED.value, provider=dict(refs)
+        )
+
+    def alternatives(self, resource_id: str, span: TimeSpan) -> list[TimeSpan]:
+        """Up to three free slots of the same length near ``span``, in time order."""
+        now = self._clock.now()
+        around = TimeSpan(max(now, span.start - timedelta(days=1)), span.start + timedelta(days=7))
+        found = self._availability.slots(resource_id, around, duration=span.duration).slots
+        nearest = sorted(found, key=lambda s: abs(s.start - span.start))[:ALTERNATIVES]
+        return sorted(nearest)
+
+
+def _span(resource: Resource, start: datetime, duration: timedelta | None) -> TimeSpan:
+    length = duration if duration is not None else resource.rules.duration
+    if length <= timedelta(0):
+        raise InputError("duration must be a positive number of minutes")
+    return TimeSpan(start, start + length)
+
+
+def _block(resource: Resource, span: TimeSpan) -> TimeSpan:
+    return span.widen(resource.rules.buffer_before, resource.rules.buffer_after)
+
+
+def _draft(
+    resource: Resource, booking_id: str, span: TimeSpan, attendee: Attendee, notes: str | None
+) -> BookingDraft:
+    return BookingDraft(booking_id, resource.name, resource.timezone.key, span, attendee, notes)
+
+
+def _check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InputError(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters, "
+            "unique per booking attempt (e.g. a UUID)"
+        )
+
+
+def _digest(request: BookingRequest, attendee: Attendee, span: TimeSpan) -> str:
+    canonical = {
+        "resource": request.resource,
+        "start": span.start.isoformat(),
+        "end": span.end.isoformat(),
+        "attendee": [attendee.name, attendee.phone, attendee.email],
+        "hold_id": request.hold_id,
+        "call_id": request.call_id,
+        "notes": request.notes,
+        "metadata": request.metadata,
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _same_request(found: tuple[Booking, str | None], digest: str) -> Booking:
+    booking, previous = found
+    if previous != digest:
+        raise IdempotencyMismatchError(
+            "this Idempotency-Key was already used for a different booking request; "
+            "use a new key for a new request"
+        )
+    return booking
