@@ -12,25 +12,47 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
-import threading
+import uuid
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+import uvicorn
 
 from calsync import __version__
-from calsync.api.views import freebusy_view, slots_view, status_view
+from calsync.api.app import create_app
+from calsync.api.auth import Authenticator
+from calsync.api.services import Services
+from calsync.api.views import booking_view, freebusy_view, slots_view, status_view
 from calsync.clock import Clock, SystemClock
 from calsync.config import Settings, find_config, load_config
-from calsync.errors import CalsyncError, InputError, NotFoundError, StoreError
-from calsync.model import CalendarRef, Resource, TimeSpan, parse_span
+from calsync.errors import (
+    CalsyncError,
+    InputError,
+    NotFoundError,
+    SlotUnavailableError,
+    StoreError,
+)
+from calsync.model import (
+    ApiKey,
+    Attendee,
+    Booking,
+    CalendarRef,
+    Resource,
+    Scope,
+    TimeSpan,
+    parse_instant,
+    parse_span,
+)
 from calsync.scheduler.accounts import checked_refs, new_session, open_providers
 from calsync.scheduler.availability import Availability
+from calsync.scheduler.booking import BookingRequest, BookingService
 from calsync.scheduler.daemon import Daemon
 from calsync.scheduler.sync import SyncEngine, SyncResult
 from calsync.store import Store
@@ -74,6 +96,12 @@ class Runtime:
             self.settings.resources,
             self.clock,
             sync_interval=self.settings.daemon.sync_interval,
+        )
+
+    @cached_property
+    def bookings(self) -> BookingService:
+        return BookingService(
+            self.store, self.availability, self.clock, hold_ttl=self.settings.daemon.hold_ttl
         )
 
 
@@ -137,17 +165,45 @@ pass_runtime = click.make_pass_decorator(Runtime)
 @main.command()
 @pass_runtime
 def run(rt: Runtime) -> None:
-    """Run the daemon: keep every checked calendar in sync until stopped (SIGTERM/Ctrl-C)."""
+    """Run the daemon: the HTTP API, and every checked calendar kept in sync (stop: SIGTERM)."""
     settings = rt.settings
+    host, port = settings.daemon.listen_host, settings.daemon.listen_port
+    _check_port_free(host, port)
     daemon = Daemon(rt.engine, checked_refs(settings), settings.daemon.sync_interval, rt.clock)
-    stop = threading.Event()
+
+    def start() -> None:
+        daemon.start()
+        log.info(
+            "calsync running config=%s listen=http://%s:%d calendars=%d",
+            settings.path, host, port, len(daemon.scheduled),
+        )  # fmt: skip
+
+    services = Services(rt.availability, rt.bookings, rt.clock, sync_now=daemon.sync_all_now)
+    app = create_app(
+        services, Authenticator(rt.store.api_keys, rt.clock), on_start=start, on_stop=daemon.stop
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    )
+    # uvicorn drains and shuts down on SIGTERM/SIGINT, then re-raises the signal to the
+    # handler it found: make that a no-op so a clean stop exits 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    daemon.start()
-    log.info("calsync running config=%s calendars=%d", settings.path, len(daemon.scheduled))
-    stop.wait()
-    log.info("calsync stopping")
-    daemon.stop()
+        signal.signal(signum, lambda *_: None)
+    server.run()
+    log.info("calsync stopped")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise InputError(
+                f"daemon.listen: cannot listen on {host}:{port}: {err.strerror} "
+                "(is another calsync running? pick another port)"
+            ) from err
 
 
 @main.command()
@@ -286,7 +342,7 @@ def slots(
     zone = _zone(tz, res)
     length = timedelta(minutes=duration) if duration else None
     result = rt.availability.slots(resource, _span(start, end, zone), duration=length, limit=limit)
-    view = slots_view(result, zone)
+    view = slots_view(result, now=rt.clock.now(), tz=zone)
     if as_json:
         _print_json(view)
         return
@@ -331,6 +387,135 @@ def _by_day(spans: Iterable[TimeSpan], zone: ZoneInfo) -> list[tuple[str, list[s
         local = span.start.astimezone(zone)
         days.setdefault(f"{local:%a %Y-%m-%d}", []).append(f"{local:%H:%M}")
     return list(days.items())
+
+
+@main.command()
+@click.argument("resource")
+@click.option("--start", required=True, help="ISO 8601; without offset: the resource's zone.")
+@click.option("--name", required=True, help="The attendee's name.")
+@click.option("--phone", help="Phone number (E.164, or national in the resource's country).")
+@click.option("--email", help="Email address.")
+@click.option("--duration", type=click.IntRange(min=1), metavar="MIN", help="Minutes.")
+@click.option("--notes", help="Free text stored with the booking.")
+@click.option("--idempotency-key", help="Retry-safe key (default: a new one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the HTTP API's JSON.")
+@pass_runtime
+def book(
+    rt: Runtime,
+    resource: str,
+    start: str,
+    name: str,
+    phone: str | None,
+    email: str | None,
+    duration: int | None,
+    notes: str | None,
+    idempotency_key: str | None,
+    as_json: bool,
+) -> None:
+    """Book RESOURCE at --start, through the same rules as the HTTP API."""
+    res = rt.availability.resource(resource)
+    request = BookingRequest(
+        resource=res.id,
+        start=parse_instant(start, res.timezone, name="--start"),
+        attendee=Attendee(name, phone, email),
+        duration=timedelta(minutes=duration) if duration else None,
+        notes=notes,
+    )
+    try:
+        booking, _ = rt.bookings.book(request, idempotency_key or str(uuid.uuid4()))
+    except SlotUnavailableError as err:
+        hints = [_when(s, res.timezone) for s in err.alternatives if isinstance(s, TimeSpan)]
+        raise SlotUnavailableError(
+            err.message + (f"; free nearby: {', '.join(hints)}" if hints else "")
+        ) from err
+    _print_booking(booking, res.timezone, as_json)
+
+
+@main.command()
+@click.argument("booking_id")
+@click.option("--reason", help="Why (stored with the booking).")
+@click.option("--json", "as_json", is_flag=True, help="Print the HTTP API's JSON.")
+@pass_runtime
+def cancel(rt: Runtime, booking_id: str, reason: str | None, as_json: bool) -> None:
+    """Cancel a booking (cancelling twice is harmless)."""
+    booking = rt.bookings.cancel(booking_id, reason)
+    _print_booking(booking, rt.availability.resource(booking.resource).timezone, as_json)
+
+
+def _print_booking(booking: Booking, zone: ZoneInfo, as_json: bool) -> None:
+    if as_json:
+        _print_json(booking_view(booking, zone))
+        return
+    who = booking.attendee.name + (f" ({booking.attendee.phone})" if booking.attendee.phone else "")
+    click.echo(
+        f"{booking.status.value} {booking.id}: {booking.resource} "
+        f"{_when(booking.span, zone)} for {who}"
+    )
+
+
+@main.group()
+def apikey() -> None:
+    """API keys for the HTTP API (scopes: read < write < admin)."""
+
+
+@apikey.command("create")
+@click.option("--name", required=True, help="Who or what uses the key.")
+@click.option("--scope", type=click.Choice([s.value for s in Scope]), required=True)
+@pass_runtime
+def apikey_create(rt: Runtime, name: str, scope: str) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    key, token = rt.store.api_keys.create(name, Scope(scope), rt.clock.now())
+    click.echo(token)
+    click.echo(
+        f"created API key {key.prefix} ({key.scope}) for {key.name!r}; "
+        "store it now: it cannot be shown again",
+        err=True,
+    )
+
+
+@apikey.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_runtime
+def apikey_list(rt: Runtime, as_json: bool) -> None:
+    """Every key: name, prefix, scope, created, last used, revoked."""
+    keys = rt.store.api_keys.list()
+    rows = [_key_view(k) for k in keys]
+    if as_json:
+        _print_json({"api_keys": rows})
+        return
+    if not rows:
+        click.echo("no API keys; create one with `calsync apikey create --name N --scope read`")
+    for row in rows:
+        state = f"revoked {row['revoked_at'][:16]}" if row["revoked_at"] else "active"
+        used = row["last_used_at"][:16] if row["last_used_at"] else "never"
+        click.echo(
+            f"{row['prefix']}  {row['scope']:<5}  {state:<24}  created {row['created_at'][:16]}"
+            f"  last used {used}  {row['name']}"
+        )
+
+
+@apikey.command("revoke")
+@click.argument("key")
+@pass_runtime
+def apikey_revoke(rt: Runtime, key: str) -> None:
+    """Revoke KEY (its id, prefix or the key itself); takes effect within 5 seconds."""
+    revoked = rt.store.api_keys.revoke(key, rt.clock.now())
+    click.echo(f"revoked API key {revoked.prefix} ({revoked.name!r})")
+
+
+def _key_view(key: ApiKey) -> dict[str, Any]:
+    def stamp(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scope": key.scope.value,
+        "created_at": stamp(key.created_at),
+        "last_used_at": stamp(key.last_used_at),
+        "revoked_at": stamp(key.revoked_at),
+    }
 
 
 @main.group()

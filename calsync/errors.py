@@ -118,9 +118,12 @@ class SlotUnavailableError(ConflictError):
 
     code = "slot_unavailable"
 
-    def __init__(self, message: str, alternatives: tuple[object, ...] = ()) -> None:
+    def __init__(
+        self, message: str, alternatives: tuple[object, ...] = (), resource: str | None = None
+    ) -> None:
         super().__init__(message)
         self.alternatives = alternatives
+        self.resource = resource
 
 
 class IdempotencyMismatchError(InputError):

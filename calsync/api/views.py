@@ -11,7 +11,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from calsync.model import AccountStatus, CalendarStatus, TimeSpan
+from calsync.api.spoken import spoken
+from calsync.model import (
+    WEEKDAYS,
+    AccountStatus,
+    Booking,
+    CalendarStatus,
+    Hold,
+    Resource,
+    TimeSpan,
+)
 from calsync.scheduler.availability import FreeBusy, Freshness, Slots
 
 
@@ -43,15 +52,79 @@ def freebusy_view(result: FreeBusy, tz: ZoneInfo | None = None) -> dict[str, Any
     }
 
 
-def slots_view(result: Slots, tz: ZoneInfo | None = None) -> dict[str, Any]:
+def slot_view(slot: TimeSpan, tz: ZoneInfo, language: str, now: datetime) -> dict[str, str]:
+    return {**span_view(slot, tz), "spoken": spoken(slot.start, tz, language, now=now)}
+
+
+def slots_view(
+    result: Slots, *, now: datetime, tz: ZoneInfo | None = None, language: str | None = None
+) -> dict[str, Any]:
     zone = tz or result.resource.timezone
+    lang = language or result.resource.language
     return {
         "resource": result.resource.id,
         "timezone": zone.key,
         **span_view(result.span, zone),
         "duration": minutes(result.duration),
-        "slots": [span_view(slot, zone) for slot in result.slots],
+        "slots": [slot_view(slot, zone, lang, now) for slot in result.slots],
         **_freshness(result.freshness, zone),
+    }
+
+
+def resource_view(resource: Resource) -> dict[str, Any]:
+    rules = resource.rules
+    return {
+        "id": resource.id,
+        "name": resource.name,
+        "timezone": resource.timezone.key,
+        "language": resource.language,
+        "duration": minutes(rules.duration),
+        "step": minutes(rules.step),
+        "buffer_before": minutes(rules.buffer_before),
+        "buffer_after": minutes(rules.buffer_after),
+        "min_notice": minutes(rules.min_notice),
+        "max_days_ahead": rules.max_days_ahead,
+        "max_per_day": rules.max_per_day,
+        "hours": {day: [str(r) for r in rules.weekly[i]] for i, day in enumerate(WEEKDAYS)},
+        "overrides": [
+            {"date": day.isoformat(), "hours": [str(r) for r in ranges]}
+            for day, ranges in sorted(rules.overrides.items())
+        ],
+        "check": [str(ref) for ref in resource.check],
+        "book_into": str(resource.book_into) if resource.book_into else None,
+    }
+
+
+def booking_view(booking: Booking, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": booking.id,
+        "resource": booking.resource,
+        **span_view(booking.span, tz),
+        "duration": minutes(booking.span.duration),
+        "timezone": tz.key,
+        "status": booking.status.value,
+        "attendee": {
+            "name": booking.attendee.name,
+            "phone": booking.attendee.phone,
+            "email": booking.attendee.email,
+        },
+        "notes": booking.notes,
+        "metadata": dict(booking.metadata),
+        "provider": dict(booking.provider),
+        "call_id": booking.call_id,
+        "cancel_reason": booking.cancel_reason,
+        "created_at": iso(booking.created_at, tz),
+        "updated_at": iso(booking.updated_at, tz),
+    }
+
+
+def hold_view(hold: Hold, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "resource": hold.resource,
+        **span_view(hold.span, tz),
+        "expires_at": iso(hold.expires_at, tz),
+        "call_id": hold.call_id,
     }
 
 

@@ -59,6 +59,9 @@ class Availability:
         self._clock = clock
         self._stale_after = 2 * sync_interval
 
+    def resources(self) -> list[Resource]:
+        return [self._resources[key] for key in sorted(self._resources)]
+
     def resource(self, resource_id: str) -> Resource:
         try:
             return self._resources[resource_id]

@@ -193,7 +193,7 @@ class BookingService:
             if err.alternatives:
                 raise
             others = tuple(self.alternatives(resource.id, span))
-            raise SlotUnavailableError(err.message, others) from err
+            raise SlotUnavailableError(err.message, others, resource.id) from err
 
     def _check(
         self, resource: Resource, span: TimeSpan, ledger: Ledger, ignore: tuple[str, ...]

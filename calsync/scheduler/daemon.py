@@ -88,6 +88,13 @@ class Daemon:
             return False
         return True
 
+    def sync_all_now(self) -> int:
+        """Move every calendar's next pass to now; returns how many calendars."""
+        refs = self.scheduled
+        for ref in refs:
+            self.sync_now(ref)
+        return len(refs)
+
     def stop(self) -> None:
         self._scheduler.shutdown(wait=True)
         log.info("scheduler stopped")
