@@ -84,8 +84,9 @@ class BookingService:
         now = self._clock.now()
         hold_id = str(uuid.uuid4())
         expires = now + self._hold_ttl
+        busy = self._busy(resource, span)
         with self._reserving(resource, span, now) as ledger:
-            self._check(resource, span, ledger, ignore=())
+            self._check(resource, span, ledger, busy, ignore=())
             ledger.insert(
                 Reservation(
                     hold_id, resource.id, span, _block(resource, span), HELD, now,
@@ -118,12 +119,13 @@ class BookingService:
             call_id=request.call_id, attendee=attendee, notes=request.notes,
             metadata=dict(request.metadata), idempotency_key=key, request_hash=digest,
         )  # fmt: skip
+        busy = self._busy(resource, span)
         with self._reserving(resource, span, now) as ledger:
             again = ledger.by_key(key)
             if again is not None:
                 return _same_request(again, digest), False
             ledger.delete(self._freed_holds(ledger, request, span))
-            self._check(resource, span, ledger, ignore=())
+            self._check(resource, span, ledger, busy, ignore=())
             ledger.insert(new)
         if writer is None:
             return self._store.bookings.get(new.id), True
@@ -151,8 +153,9 @@ class BookingService:
         resource = self._availability.resource(booking.resource)
         span = _span(resource, start, booking.span.duration)
         now = self._clock.now()
+        busy = self._busy(resource, span)
         with self._reserving(resource, span, now) as ledger:
-            self._check(resource, span, ledger, ignore=(booking_id,))
+            self._check(resource, span, ledger, busy, ignore=(booking_id,))
             ledger.update(booking_id, span=span, block=_block(resource, span))
         writer = self._writer(resource)
         if writer is not None and resource.book_into is not None and booking.provider:
@@ -195,15 +198,25 @@ class BookingService:
             others = tuple(self.alternatives(resource.id, span))
             raise SlotUnavailableError(err.message, others, resource.id) from err
 
+    def _busy(self, resource: Resource, span: TimeSpan) -> list[TimeSpan]:
+        """External busy time around ``span``, read before the ledger is locked: the
+        lock holder must not need a second database connection."""
+        return self._availability.busy(resource, self._availability.context(resource, span))
+
     def _check(
-        self, resource: Resource, span: TimeSpan, ledger: Ledger, ignore: tuple[str, ...]
+        self,
+        resource: Resource,
+        span: TimeSpan,
+        ledger: Ledger,
+        busy: list[TimeSpan],
+        ignore: tuple[str, ...],
     ) -> None:
         context = self._availability.context(resource, span)
         problems = slot_problems(
             resource.rules,
             span,
             now=ledger.now,
-            busy=self._availability.busy(resource, context),
+            busy=busy,
             taken=ledger.taken(context, ignore=ignore),
         )
         if problems:

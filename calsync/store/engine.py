@@ -17,6 +17,8 @@ from calsync.errors import StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITE = {"sqlite_begin": "IMMEDIATE"}
+POOL_SIZE = 20  # the HTTP server runs up to 40 request threads
+POOL_OVERFLOW = 20
 
 
 def make_engine(url: str) -> Engine:
@@ -28,7 +30,9 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, in_memory=parsed.database in (None, "", ":memory:"))
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+        )
     raise StoreError(
         f"daemon.database: unsupported database {parsed.get_backend_name()!r}; "
         "use sqlite:////path/calsync.db or postgresql+psycopg://..."
@@ -39,6 +43,8 @@ def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if in_memory:
         kwargs["poolclass"] = StaticPool
+    else:
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
