@@ -17,7 +17,7 @@ immediate.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Protocol
 
@@ -117,14 +117,14 @@ class Authenticator:
             self._cache[digest] = (key, now + self._ttl)
 
 
-def require(scope: Scope) -> Callable[..., ApiKey]:
+def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
     """A FastAPI dependency: the request's API key, which must allow ``scope``.
 
     Use as ``key: Annotated[ApiKey, Depends(require(Scope.WRITE))]`` or in a
     route's ``dependencies=[...]``.
     """
 
-    def api_key(
+    async def api_key(
         request: Request,
         _doc: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_DOC)],
     ) -> ApiKey:
@@ -133,14 +133,14 @@ def require(scope: Scope) -> Callable[..., ApiKey]:
     return api_key
 
 
-def require_feed(scope: Scope = Scope.READ) -> Callable[..., ApiKey]:
+def require_feed(scope: Scope = Scope.READ) -> Callable[..., Awaitable[ApiKey]]:
     """Like ``require``, but also accepts the key as ``?key=``; only for the ICS feed.
 
     Calendar apps subscribe to a URL and cannot send headers. A key in a URL
     leaks into logs and app settings, so no other endpoint accepts it.
     """
 
-    def api_key(
+    async def api_key(
         request: Request,
         _doc_header: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_DOC)],
         query_key: Annotated[str | None, Depends(_QUERY_DOC)],

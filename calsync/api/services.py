@@ -20,6 +20,6 @@ class Services:
     sync_now: Callable[[], int]  # moves every calendar's next sync to now; returns how many
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found

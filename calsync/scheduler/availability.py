@@ -8,6 +8,7 @@ calendar has never synced).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from calsync.scheduler.slots import find_slots
 from calsync.store import Store
 
 MAX_RANGE = timedelta(days=62)
+FRESHNESS_CACHE = 1.0  # seconds; as_of may lag a sync by this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class Availability:
         self._resources = resources
         self._clock = clock
         self._stale_after = 2 * sync_interval
+        self._last_sync: dict[str, tuple[float, list[datetime | None]]] = {}
 
     def resources(self) -> list[Resource]:
         return [self._resources[key] for key in sorted(self._resources)]
@@ -116,11 +119,20 @@ class Availability:
     def freshness(self, resource: Resource) -> Freshness:
         if not resource.check:
             return Freshness(self._clock.now(), stale=False)
-        successes = self._store.calendars.last_successes(resource.check)
+        successes = self._last_successes(resource)
         if not successes or None in successes:
             return Freshness(None, stale=True)
         as_of = min(s for s in successes if s is not None)
         return Freshness(as_of, stale=self._clock.now() - as_of > self._stale_after)
+
+    def _last_successes(self, resource: Resource) -> list[datetime | None]:
+        """The check calendars' last successful syncs, re-read at most once a second."""
+        cached = self._last_sync.get(resource.id)
+        if cached is not None and time.monotonic() - cached[0] < FRESHNESS_CACHE:
+            return cached[1]
+        successes = self._store.calendars.last_successes(resource.check)
+        self._last_sync[resource.id] = (time.monotonic(), successes)
+        return successes
 
 
 def _check_range(span: TimeSpan) -> None:

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from calsync.errors import NotFoundError, SlotUnavailableError
 from calsync.model import Attendee, Booking, BookingStatus, Hold, TimeSpan
-from calsync.store.schema import bookings
+from calsync.store.schema import UTCDateTime, bookings
 
 if TYPE_CHECKING:
     from calsync.store.core import Store
@@ -58,7 +58,7 @@ class BookingRepo:
 
     def taken(self, resource: str, span: TimeSpan, now: datetime) -> list[TimeSpan]:
         """Raw spans of active bookings and unexpired holds of ``resource`` overlapping ``span``."""
-        with self._store.read() as conn:
+        with self._store.read_one() as conn:
             return _taken(conn, resource, span, now, ignore=())
 
     @contextmanager
@@ -191,19 +191,23 @@ def _lock_key(resource: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+_TAKEN = select(bookings.c.id, bookings.c.start_at, bookings.c.end_at).where(
+    bookings.c.resource == bindparam("resource"),
+    bookings.c.status.in_(ACTIVE),
+    or_(
+        bookings.c.expires_at.is_(None), bookings.c.expires_at > bindparam("now", type_=UTCDateTime)
+    ),
+    bookings.c.start_at < bindparam("span_end", type_=UTCDateTime),
+    bookings.c.end_at > bindparam("span_start", type_=UTCDateTime),
+)
+
+
 def _taken(
     conn: Connection, resource: str, span: TimeSpan, now: datetime, ignore: Collection[str]
 ) -> list[TimeSpan]:
-    query = select(bookings.c.start_at, bookings.c.end_at).where(
-        bookings.c.resource == resource,
-        bookings.c.status.in_(ACTIVE),
-        or_(bookings.c.expires_at.is_(None), bookings.c.expires_at > now),
-        bookings.c.start_at < span.end,
-        bookings.c.end_at > span.start,
-    )
-    if ignore:
-        query = query.where(bookings.c.id.not_in(list(ignore)))
-    return sorted(TimeSpan(row.start_at, row.end_at) for row in conn.execute(query))
+    params = {"resource": resource, "now": now, "span_start": span.start, "span_end": span.end}
+    rows = conn.execute(_TAKEN, params)
+    return sorted(TimeSpan(row.start_at, row.end_at) for row in rows if row.id not in ignore)
 
 
 def _get(conn: Connection, booking_id: str) -> Booking:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, Select, func, insert, or_, select, update
@@ -76,13 +77,8 @@ class CalendarRepo:
         """The last successful sync of every calendar matching ``refs`` (wildcards allowed)."""
         if not refs:
             return []
-        query = (
-            select(sync_state.c.last_success)
-            .join(calendars, calendars.c.id == sync_state.c.calendar_id)
-            .where(or_(*(matching(ref) for ref in refs)))
-        )
-        with self._store.read() as conn:
-            return [row.last_success for row in conn.execute(query)]
+        with self._store.read_one() as conn:
+            return [row.last_success for row in conn.execute(_last_successes(tuple(refs)))]
 
     def record_failure(self, ref: CalendarRef, error: str, at: datetime) -> int:
         """Note a failed pass; the last good data and cursor stay. Returns consecutive failures."""
@@ -138,6 +134,15 @@ class CalendarRepo:
         with self._store.read() as conn:
             rows = conn.execute(select(accounts).order_by(accounts.c.name))
             return [AccountStatus(r.name, r.provider, r.status, r.detail) for r in rows]
+
+
+@lru_cache(maxsize=4096)
+def _last_successes(refs: tuple[CalendarRef, ...]) -> Select[Any]:
+    return (
+        select(sync_state.c.last_success)
+        .join(calendars, calendars.c.id == sync_state.c.calendar_id)
+        .where(or_(*(matching(ref) for ref in refs)))
+    )
 
 
 def matching(ref: CalendarRef) -> ColumnElement[bool]:

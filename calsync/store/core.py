@@ -17,7 +17,7 @@ from calsync.store import migrate
 from calsync.store.apikeys import ApiKeyRepo
 from calsync.store.bookings import BookingRepo
 from calsync.store.calendars import CalendarRepo
-from calsync.store.engine import WRITE, make_engine
+from calsync.store.engine import READ_ONE, WRITE, make_engine
 from calsync.store.events import EventRepo
 
 
@@ -39,8 +39,17 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A read transaction: every statement in it sees the same snapshot."""
         with _translated(), self.engine.connect() as connection, connection.begin():
             yield connection
+
+    @contextmanager
+    def read_one(self) -> Iterator[Connection]:
+        """For a single statement on the lookup path: no explicit transaction on SQLite."""
+        with _translated(), self.engine.connect() as connection:
+            connection.execution_options(**READ_ONE)
+            with connection.begin():
+                yield connection
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -17,6 +17,8 @@ from calsync.errors import StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITE = {"sqlite_begin": "IMMEDIATE"}
+AUTOCOMMIT = "none"  # single-statement reads: SQLite's implicit transaction is enough
+READ_ONE = {"sqlite_begin": AUTOCOMMIT}
 POOL_SIZE = 20  # the HTTP server runs up to 40 request threads
 POOL_OVERFLOW = 20
 
@@ -61,6 +63,7 @@ def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode != AUTOCOMMIT:
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, or_, select, update
 
 from calsync.model import (
     CalendarRef,
@@ -22,7 +23,7 @@ from calsync.model import (
     Transparency,
 )
 from calsync.store.calendars import matching
-from calsync.store.schema import calendars, events, sync_state
+from calsync.store.schema import UTCDateTime, calendars, events, sync_state
 
 if TYPE_CHECKING:
     from calsync.providers.base import ChangeBatch
@@ -70,14 +71,24 @@ class EventRepo:
         """Events of the given calendars (``*`` allowed) that overlap ``span``."""
         if not refs:
             return []
-        query = (
-            select(events)
-            .join(calendars, calendars.c.id == events.c.calendar_id)
-            .where(or_(*(matching(ref) for ref in refs)))
-            .where(events.c.start_at < span.end, events.c.end_at > span.start)
+        query = _between(tuple(refs))
+        with self._store.read_one() as conn:
+            rows = conn.execute(query, {"span_start": span.start, "span_end": span.end})
+            return [_to_event(row) for row in rows]
+
+
+@lru_cache(maxsize=4096)
+def _between(refs: tuple[CalendarRef, ...]) -> Select[Any]:
+    """The lookup query of one set of calendars, built once (building costs more than running)."""
+    return (
+        select(events)
+        .join(calendars, calendars.c.id == events.c.calendar_id)
+        .where(or_(*(matching(ref) for ref in refs)))
+        .where(
+            events.c.start_at < bindparam("span_end", type_=UTCDateTime),
+            events.c.end_at > bindparam("span_start", type_=UTCDateTime),
         )
-        with self._store.read() as conn:
-            return [_to_event(row) for row in conn.execute(query)]
+    )
 
 
 def _apply_events(conn: Connection, cal_id: int, batch: ChangeBatch) -> ChangeSummary:
