@@ -51,8 +51,9 @@ def wrk(
     if script is not None:
         command += ["-s", str(script)]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    p50 = _ms(re.search(r"50%\s+(\S+)", out))
-    p99 = _ms(re.search(r"99%\s+(\S+)", out))
+    distribution = out.split("Latency Distribution", 1)[1]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", distribution, re.MULTILINE))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", distribution, re.MULTILINE))
     rate = float(re.search(r"Requests/sec:\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
