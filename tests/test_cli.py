@@ -222,3 +222,46 @@ def test_the_daemon_syncs_on_start_and_stops_cleanly_on_sigterm(config: Path) ->
     assert "calsync running" in log
     assert "sync calendar=feed:primary full=True" in log
     assert "scheduler stopped" in log
+
+
+def test_book_and_cancel_through_the_booking_service(config: Path) -> None:
+    cli(config, "sync")
+    booked = cli(
+        config, "book", "doc", "--start", "2026-12-14T09:00", "--name", "Ann",
+        "--phone", "0664 1234567", "--json", "--idempotency-key", "cli-1",
+    )  # fmt: skip
+    assert booked.exit_code == 0, booked.output
+    booking = json.loads(booked.output)
+    assert (booking["status"], booking["attendee"]["phone"]) == ("confirmed", "+436641234567")
+    again = cli(config, "book", "doc", "--start", "2026-12-14T09:00", "--name", "Bob")
+    assert again.exit_code == 1
+    assert "not available then: overlaps another appointment" in again.output
+    assert "free nearby: Mon 2026-12-14 09:30" in again.output
+    cancelled = cli(config, "cancel", booking["id"], "--reason", "test")
+    assert cancelled.exit_code == 0
+    assert cancelled.output.startswith(f"cancelled {booking['id']}")
+
+
+def test_book_refuses_the_meeting_and_bad_phones(config: Path) -> None:
+    cli(config, "sync")
+    busy = cli(config, "book", "doc", "--start", "2026-12-14T10:00", "--name", "Ann")
+    assert "overlaps busy time" in busy.output
+    phone = cli(config, "book", "doc", "--start", "2026-12-14T09:00", "--name", "A", "--phone", "1")
+    assert "attendee.phone: '1' is not a valid phone number for AT" in phone.output
+
+
+def test_apikeys_are_shown_once_and_listed_by_prefix(config: Path) -> None:
+    created = CliRunner().invoke(
+        main, ["--config", str(config), "apikey", "create", "--name", "vapi", "--scope", "write"]
+    )
+    token = created.stdout.strip()
+    assert token.startswith("csk_")
+    listed = json.loads(cli(config, "apikey", "list", "--json").output)["api_keys"]
+    assert [(k["name"], k["scope"], k["revoked_at"]) for k in listed] == [("vapi", "write", None)]
+    assert token not in cli(config, "apikey", "list").output
+    prefix = listed[0]["prefix"]
+    assert cli(config, "apikey", "revoke", prefix).exit_code == 0
+    assert json.loads(cli(config, "apikey", "list", "--json").output)["api_keys"][0]["revoked_at"]
+    missing = cli(config, "apikey", "revoke", "zzzzzzzz")
+    assert missing.exit_code == 1
+    assert "no API key" in missing.output

@@ -1,0 +1,3 @@
+from calsync.cli import main
+
+main()

@@ -1,0 +1,161 @@
+"""Commands that run or inspect the daemon: ``run``, ``sync``, ``status``, ``db upgrade``."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+from typing import Any
+
+import click
+import uvicorn
+
+from calsync.api.app import create_app
+from calsync.api.auth import Authenticator
+from calsync.api.services import Services
+from calsync.api.views import status_view
+from calsync.cli._app import Runtime, log, main, pass_runtime, print_json
+from calsync.errors import InputError, NotFoundError
+from calsync.model import CalendarRef
+from calsync.scheduler.accounts import checked_refs
+from calsync.scheduler.daemon import Daemon
+from calsync.scheduler.sync import SyncResult
+
+
+@main.command()
+@pass_runtime
+def run(rt: Runtime) -> None:
+    """Run the daemon: the HTTP API, and every checked calendar kept in sync (stop: SIGTERM)."""
+    settings = rt.settings
+    host, port = settings.daemon.listen_host, settings.daemon.listen_port
+    _check_port_free(host, port)
+    daemon = Daemon(rt.engine, checked_refs(settings), settings.daemon.sync_interval, rt.clock)
+
+    def start() -> None:
+        daemon.start()
+        log.info(
+            "calsync running config=%s listen=http://%s:%d calendars=%d",
+            settings.path, host, port, len(daemon.scheduled),
+        )  # fmt: skip
+
+    services = Services(rt.availability, rt.bookings, rt.clock, sync_now=daemon.sync_all_now)
+    app = create_app(
+        services, Authenticator(rt.store.api_keys, rt.clock), on_start=start, on_stop=daemon.stop
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    )
+    # uvicorn drains and shuts down on SIGTERM/SIGINT, then re-raises the signal to the
+    # handler it found: make that a no-op so a clean stop exits 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
+    server.run()
+    log.info("calsync stopped")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise InputError(
+                f"daemon.listen: cannot listen on {host}:{port}: {err.strerror} "
+                "(is another calsync running? pick another port)"
+            ) from err
+
+
+@main.command()
+@click.option("--account", metavar="NAME", help="Only this account's calendars.")
+@click.option(
+    "--full", is_flag=True, help="Fetch everything anew; accepts a calendar that became empty."
+)
+@pass_runtime
+def sync(rt: Runtime, account: str | None, full: bool) -> None:
+    """Run one sync pass now, in the foreground, and print a summary."""
+    if account is not None and account not in rt.settings.accounts:
+        known = ", ".join(sorted(rt.settings.accounts)) or "none"
+        raise NotFoundError(f"--account: unknown account {account!r} (configured: {known})")
+    refs = checked_refs(rt.settings, account)
+    if account is not None and not refs:
+        refs = [CalendarRef(account, "*")]
+    calendars = rt.engine.resolve(refs)
+    with click.progressbar(calendars, label="syncing", item_show_func=_label) as bar:
+        results = [rt.engine.sync(ref, full=full) for ref in bar]
+    _print_sync_summary(results)
+    for name, problem in rt.engine.unresolved.items():
+        click.echo(f"  {name}:*: cannot list calendars: {problem}", err=True)
+    if rt.engine.unresolved or any(not r.ok for r in results):
+        sys.exit(1)
+
+
+def _label(ref: CalendarRef | None) -> str:
+    return str(ref) if ref is not None else ""
+
+
+def _print_sync_summary(results: list[SyncResult]) -> None:
+    failed = [r for r in results if not r.ok]
+    added = sum(r.summary.added for r in results)
+    changed = sum(r.summary.changed for r in results)
+    removed = sum(r.summary.removed for r in results)
+    click.echo(
+        f"{len(results)} calendars synced, {len(failed)} failed; "
+        f"events: {added} added, {changed} changed, {removed} removed"
+    )
+    for result in failed:
+        click.echo(f"  {result.ref}: {result.error}", err=True)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_runtime
+def status(rt: Runtime, as_json: bool) -> None:
+    """Show each account and calendar: last sync, age, last error, events."""
+    view = status_view(
+        rt.store.calendars.account_statuses(),
+        rt.store.calendars.statuses(),
+        now=rt.clock.now(),
+        stale_after=2 * rt.settings.daemon.sync_interval,
+    )
+    if as_json:
+        print_json(view)
+        return
+    for account in view["accounts"]:
+        if account["status"] != "ok":
+            click.echo(f"account {account['name']}: {account['status']}: {account['detail']}")
+            click.echo(f"  fix: run `{account['fix']}`")
+    if not view["calendars"]:
+        click.echo("no calendar has been synced yet; run `calsync sync` or `calsync run`")
+    for cal in view["calendars"]:
+        click.echo(_status_line(cal))
+
+
+def _status_line(cal: dict[str, Any]) -> str:
+    age = "never synced" if cal["age_seconds"] is None else f"{_ago(cal['age_seconds'])} ago"
+    line = f"{cal['calendar']:<32} {cal['events']:>6} events  last success {age}"
+    if cal["stale"]:
+        line += "  STALE"
+    if cal["last_error"]:
+        line += f"\n  last error ({cal['failures']} in a row): {cal['last_error']}"
+    return line
+
+
+def _ago(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@pass_runtime
+def upgrade(rt: Runtime) -> None:
+    """Apply pending migrations (the daemon also does this on start)."""
+    store = rt.store  # opening migrates
+    click.echo(f"database is at the newest schema ({store.dialect})")
