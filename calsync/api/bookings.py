@@ -10,21 +10,31 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from calsync.api.auth import require
-from calsync.api.schemas import BookingIn, CancelIn, HoldIn, RescheduleIn
+from calsync.api.schemas import (
+    ERRORS,
+    BookingIn,
+    BookingOut,
+    BookingsOut,
+    CancelIn,
+    HoldIn,
+    HoldOut,
+    RescheduleIn,
+    SyncOut,
+)
 from calsync.api.services import Services, services
 from calsync.api.views import booking_view, hold_view
 from calsync.errors import InputError, NotFoundError
 from calsync.model import Attendee, Booking, Scope, TimeSpan, parse_instant
 from calsync.scheduler.booking import BookingRequest
 
-router = APIRouter()
+router = APIRouter(responses=ERRORS)
 Svc = Annotated[Services, Depends(services)]
 UTC = ZoneInfo("UTC")
 READ = [Depends(require(Scope.READ))]
 WRITE = [Depends(require(Scope.WRITE))]
 
 
-@router.post("/v1/holds", status_code=201, dependencies=WRITE)
+@router.post("/v1/holds", status_code=201, dependencies=WRITE, response_model=HoldOut)
 def create_hold(body: HoldIn, svc: Svc) -> JSONResponse:
     resource = svc.availability.resource(body.resource)
     start = parse_instant(body.start, resource.timezone, name="start")
@@ -39,7 +49,13 @@ def release_hold(hold_id: str, svc: Svc) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/v1/bookings", status_code=201, dependencies=WRITE)
+@router.post(
+    "/v1/bookings",
+    status_code=201,
+    dependencies=WRITE,
+    response_model=BookingOut,
+    responses={200: {"model": BookingOut, "description": "the same key was used before"}},
+)
 def create_booking(
     body: BookingIn,
     svc: Svc,
@@ -64,13 +80,14 @@ def create_booking(
     return _booking(svc, booking, 201 if created else 200)
 
 
-@router.get("/v1/bookings", dependencies=READ)
+@router.get("/v1/bookings", dependencies=READ, response_model=BookingsOut)
 def list_bookings(
     svc: Svc,
     resource: str | None = None,
     phone: Annotated[str | None, Query(max_length=40)] = None,
     start: str | None = None,
     end: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many, by start")] = 100,
 ) -> JSONResponse:
     zone = svc.availability.resource(resource).timezone if resource else UTC
     span = None
@@ -82,22 +99,22 @@ def list_bookings(
         if last <= first:
             raise InputError(f"end ({end}) must be after start ({start})")
         span = TimeSpan(first, last)
-    found = svc.bookings.find(resource=resource, phone=phone, span=span)
+    found = svc.bookings.find(resource=resource, phone=phone, span=span, limit=limit)
     return JSONResponse({"bookings": [_view(svc, b) for b in found]})
 
 
-@router.get("/v1/bookings/{booking_id}", dependencies=READ)
+@router.get("/v1/bookings/{booking_id}", dependencies=READ, response_model=BookingOut)
 def get_booking(booking_id: str, svc: Svc) -> JSONResponse:
     return _booking(svc, svc.bookings.get(booking_id))
 
 
-@router.post("/v1/bookings/{booking_id}/cancel", dependencies=WRITE)
+@router.post("/v1/bookings/{booking_id}/cancel", dependencies=WRITE, response_model=BookingOut)
 def cancel_booking(booking_id: str, svc: Svc, body: CancelIn | None = None) -> JSONResponse:
     booking = svc.bookings.cancel(booking_id, body.reason if body else None)
     return _booking(svc, booking)
 
 
-@router.post("/v1/bookings/{booking_id}/reschedule", dependencies=WRITE)
+@router.post("/v1/bookings/{booking_id}/reschedule", dependencies=WRITE, response_model=BookingOut)
 def reschedule_booking(booking_id: str, body: RescheduleIn, svc: Svc) -> JSONResponse:
     current = svc.bookings.get(booking_id)
     zone = svc.availability.resource(current.resource).timezone
@@ -105,7 +122,12 @@ def reschedule_booking(booking_id: str, body: RescheduleIn, svc: Svc) -> JSONRes
     return _booking(svc, svc.bookings.reschedule(booking_id, start))
 
 
-@router.post("/v1/sync", status_code=202, dependencies=[Depends(require(Scope.ADMIN))])
+@router.post(
+    "/v1/sync",
+    status_code=202,
+    dependencies=[Depends(require(Scope.ADMIN))],
+    response_model=SyncOut,
+)
 def sync_now(svc: Svc) -> JSONResponse:
     return JSONResponse({"calendars": svc.sync_now()}, status_code=202)
 

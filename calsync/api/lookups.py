@@ -19,29 +19,32 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from calsync.api.auth import require, require_feed
+from calsync.api.schemas import ERRORS, FreeBusyOut, ResourceOut, ResourcesOut, SlotsOut
 from calsync.api.services import Services, services
 from calsync.api.views import freebusy_view, resource_view, slots_view
 from calsync.errors import InputError
 from calsync.model import Resource, Scope, TimeSpan, parse_instant
 
-router = APIRouter(prefix="/v1/resources", dependencies=[Depends(require(Scope.READ))])
+router = APIRouter(
+    prefix="/v1/resources", dependencies=[Depends(require(Scope.READ))], responses=ERRORS
+)
 feed_router = APIRouter(prefix="/v1/resources")
 Svc = Annotated[Services, Depends(services)]
 DEFAULT_RANGE = timedelta(days=7)
 
 
-@router.get("")
+@router.get("", response_model=ResourcesOut)
 async def list_resources(svc: Svc) -> JSONResponse:
     resources = svc.availability.resources()
     return JSONResponse({"resources": [resource_view(r) for r in resources]})
 
 
-@router.get("/{resource_id}")
+@router.get("/{resource_id}", response_model=ResourceOut)
 async def get_resource(resource_id: str, svc: Svc) -> JSONResponse:
     return JSONResponse(resource_view(svc.availability.resource(resource_id)))
 
 
-@router.get("/{resource_id}/freebusy")
+@router.get("/{resource_id}/freebusy", response_model=FreeBusyOut)
 async def freebusy(
     resource_id: str,
     svc: Svc,
@@ -55,7 +58,7 @@ async def freebusy(
     return JSONResponse(freebusy_view(result, zone))
 
 
-@router.get("/{resource_id}/slots")
+@router.get("/{resource_id}/slots", response_model=SlotsOut)
 async def slots(
     resource_id: str,
     svc: Svc,
@@ -75,7 +78,12 @@ async def slots(
     return JSONResponse(slots_view(result, now=now, tz=zone, language=lang))
 
 
-@feed_router.get("/{resource_id}/calendar.ics", dependencies=[Depends(require_feed())])
+@feed_router.get(
+    "/{resource_id}/calendar.ics",
+    dependencies=[Depends(require_feed())],
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}}, **ERRORS},
+)
 def calendar_feed(resource_id: str, svc: Svc, request: Request) -> Response:
     """The resource's bookings as an ICS feed, for subscribing in any calendar app."""
     resource = svc.availability.resource(resource_id)

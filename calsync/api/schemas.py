@@ -47,3 +47,128 @@ class CancelIn(_Body):
 
 class RescheduleIn(_Body):
     start: str = Field(max_length=40, description="ISO 8601; no offset = resource zone")
+
+
+# --- responses (documentation: handlers return the views in calsync.api.views) ---------
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # tests validate real responses against these
+
+
+class Span(_Out):
+    start: str = Field(description="ISO 8601 with offset")
+    end: str = Field(description="ISO 8601 with offset")
+
+
+class SlotOut(Span):
+    spoken: str = Field(description='e.g. "Dienstag, 24. November, um 15:00 Uhr"')
+
+
+class Freshness(_Out):
+    as_of: str | None = Field(description="oldest last successful sync of the calendars used")
+    stale: bool = Field(description="true when as_of is older than twice the sync interval")
+
+
+class SlotsOut(Span, Freshness):
+    resource: str
+    timezone: str
+    duration: int = Field(description="minutes")
+    slots: list[SlotOut]
+
+
+class FreeBusyOut(Span, Freshness):
+    resource: str
+    timezone: str
+    busy: list[Span]
+
+
+class OverrideOut(_Out):
+    date: str
+    hours: list[str]
+
+
+class ResourceOut(_Out):
+    id: str
+    name: str
+    timezone: str
+    language: str
+    duration: int
+    step: int
+    buffer_before: int
+    buffer_after: int
+    min_notice: int
+    max_days_ahead: int
+    max_per_day: int | None
+    hours: dict[str, list[str]]
+    overrides: list[OverrideOut]
+    check: list[str]
+    book_into: str | None
+
+
+class ResourcesOut(_Out):
+    resources: list[ResourceOut]
+
+
+class AttendeeOut(_Out):
+    name: str
+    phone: str | None = Field(description="E.164")
+    email: str | None
+
+
+class BookingOut(Span):
+    id: str
+    resource: str
+    duration: int
+    timezone: str
+    status: str = Field(description="pending | confirmed | cancelled")
+    attendee: AttendeeOut
+    notes: str | None
+    metadata: dict[str, Any]
+    provider: dict[str, Any] = Field(description="references in the provider calendar")
+    call_id: str | None
+    cancel_reason: str | None
+    created_at: str
+    updated_at: str
+
+
+class BookingsOut(_Out):
+    bookings: list[BookingOut]
+
+
+class HoldOut(Span):
+    id: str
+    resource: str
+    expires_at: str
+    call_id: str | None
+
+
+class SyncOut(_Out):
+    calendars: int = Field(description="calendars whose next sync was moved to now")
+
+
+class ErrorBody(_Out):
+    code: str
+    message: str
+    details: Any = None
+    alternatives: list[SlotOut] | None = Field(
+        default=None, description="for slot_unavailable: free slots near the requested time"
+    )
+
+
+class ErrorOut(_Out):
+    error: ErrorBody
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (400, "malformed request (e.g. invalid JSON)"),
+        (401, "missing or unknown API key"),
+        (403, "the API key's scope is too small"),
+        (404, "unknown resource, booking or hold"),
+        (409, "slot_unavailable (with alternatives) or another conflict"),
+        (413, "request body too large"),
+        (422, "invalid input: the message says what to fix"),
+    )
+}

@@ -173,12 +173,13 @@ class BookingService:
         resource: str | None = None,
         phone: str | None = None,
         span: TimeSpan | None = None,
+        limit: int = 100,
     ) -> list[Booking]:
         if resource is not None:
             res = self._availability.resource(resource)
             if phone is not None:
                 phone = normalize_attendee(Attendee("-", phone), res).phone
-        return self._store.bookings.find(resource=resource, phone=phone, span=span)
+        return self._store.bookings.find(resource=resource, phone=phone, span=span, limit=limit)
 
     # --- the steps ----------------------------------------------------------------------
 

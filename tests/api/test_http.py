@@ -12,6 +12,15 @@ import icalendar
 import pytest
 import requests
 
+from calsync.api.schemas import (
+    BookingOut,
+    BookingsOut,
+    ErrorOut,
+    FreeBusyOut,
+    HoldOut,
+    ResourcesOut,
+    SlotsOut,
+)
 from tests.api.daemon import VIENNA, Daemon
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -61,6 +70,7 @@ def local(offset: int, hhmm: str) -> str:
 
 
 def error(answer: requests.Response) -> dict[str, Any]:
+    ErrorOut.model_validate(answer.json())  # as /openapi.json documents it
     body: dict[str, Any] = answer.json()["error"]
     return body
 
@@ -112,7 +122,8 @@ def test_a_revoked_key_stops_working(daemon: Daemon) -> None:
 
 
 def test_resources(api: Client) -> None:
-    resources = api.get("/v1/resources").json()["resources"]
+    resources = ResourcesOut.model_validate(api.get("/v1/resources").json()).resources
+    resources = [r.model_dump() for r in resources]
     assert [r["id"] for r in resources] == ["clinic", "studio"]
     studio = api.get("/v1/resources/studio").json()
     assert (studio["timezone"], studio["language"], studio["duration"]) == (
@@ -131,6 +142,7 @@ def test_slots_come_with_spoken_labels_and_freshness(api: Client, daemon: Daemon
     answer = api.get("/v1/resources/clinic/slots", start=busy_day.isoformat(), limit=100)
     body = answer.json()
     assert answer.status_code == 200
+    SlotsOut.model_validate(body)
     starts = [s["start"][11:16] for s in body["slots"] if s["start"][:10] == str(busy_day)]
     assert "11:30" in starts
     assert "12:00" not in starts  # the feed's lunch 12:00-13:00
@@ -187,6 +199,7 @@ def test_bad_lookups_are_clear_4xx(api: Client, params: dict[str, str], message:
 def test_freebusy(api: Client, daemon: Daemon) -> None:
     busy_day = daemon.busy_day.isoformat()
     body = api.get("/v1/resources/clinic/freebusy", start=busy_day, end=busy_day).json()
+    FreeBusyOut.model_validate(body)
     assert [(b["start"][11:16], b["end"][11:16]) for b in body["busy"]] == [("12:00", "13:00")]
     assert body["timezone"] == "Europe/Vienna"
 
@@ -198,7 +211,7 @@ def test_a_hold_blocks_the_slot_until_released(api: Client) -> None:
     start = local(8, "10:00")
     hold = api.post("/v1/holds", {"resource": "clinic", "start": start, "call_id": "call-9"})
     assert hold.status_code == 201
-    held = hold.json()
+    held = HoldOut.model_validate(hold.json()).model_dump()
     assert held["start"].startswith(start)
     assert held["call_id"] == "call-9"
     listed = api.get("/v1/resources/clinic/slots", start=start, end=local(8, "11:00")).json()
@@ -245,6 +258,7 @@ def test_idempotent_booking(api: Client) -> None:
     first = api.post("/v1/bookings", body, key="idem-1")
     assert first.status_code == 201
     booking = first.json()
+    BookingOut.model_validate(booking)
     assert booking["attendee"]["phone"] == "+436641234567"
     assert booking["status"] == "confirmed"
     assert (booking["duration"], booking["metadata"]) == (30, {"crm_id": 42})
@@ -284,7 +298,10 @@ def test_rules_are_rechecked_on_booking(api: Client) -> None:
 
 def test_find_cancel_reschedule(api: Client) -> None:
     made = api.book(local(11, "15:00"), attendee={"name": "Zoe", "phone": "+43 1 4000 0"}).json()
-    found = api.get("/v1/bookings", phone="01 40000", resource="clinic").json()["bookings"]
+    listed = BookingsOut.model_validate(
+        api.get("/v1/bookings", phone="01 40000", resource="clinic").json()
+    )
+    found = [b.model_dump() for b in listed.bookings]
     assert [b["id"] for b in found] == [made["id"]]
     in_range = api.get(
         "/v1/bookings", resource="clinic", start=day(11).isoformat(), end=day(11).isoformat()
