@@ -39,6 +39,7 @@ from calsync.store.bookings import HELD, Ledger, Reservation
 
 MAX_KEY_LENGTH = 255
 ALTERNATIVES = 3
+ALTERNATIVES_REACH = (timedelta(hours=6), timedelta(days=1), timedelta(days=7))
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,10 +254,21 @@ class BookingService:
         )
 
     def alternatives(self, resource_id: str, span: TimeSpan) -> list[TimeSpan]:
-        """Up to three free slots of the same length near ``span``, in time order."""
+        """Up to three free slots of the same length near ``span``, in time order.
+
+        Looks within a day of the requested time first, and further only if that
+        finds fewer than three.
+        """
         now = self._clock.now()
-        around = TimeSpan(max(now, span.start - timedelta(days=1)), span.start + timedelta(days=7))
-        found = self._availability.slots(resource_id, around, duration=span.duration).slots
+        found: list[TimeSpan] = []
+        for reach in ALTERNATIVES_REACH:
+            first, last = max(now, span.start - reach), span.start + reach
+            if last <= first:
+                continue
+            around = TimeSpan(first, last)
+            found = self._availability.slots(resource_id, around, duration=span.duration).slots
+            if len(found) >= ALTERNATIVES:
+                break
         nearest = sorted(found, key=lambda s: abs(s.start - span.start))[:ALTERNATIVES]
         return sorted(nearest)
 
