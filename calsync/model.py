@@ -219,6 +219,7 @@ class Resource:
     book_into: CalendarRef | None
     rules: Rules
     tentative_busy: bool = True
+    verify_live: bool = False  # re-check the book_into calendar with the provider before booking
 
     @property
     def timezone(self) -> ZoneInfo:

@@ -464,7 +464,7 @@ def test_database_problem_never_shows_the_password() -> None:
             {"office": {"provider": "google", "client_secrets": "g.json", "url": "x.ics"}},
             [
                 "accounts.office.url: not a google key; "
-                "google accounts take client_secrets, endpoint, token_uri"
+                "google accounts take client_secrets, endpoint, token_uri, send_updates"
             ],
         ),
         (
@@ -839,7 +839,7 @@ def test_all_problems_are_reported_together(tmp_path: Path) -> None:
         'daemon.sync_interval: "10m" is above the maximum of 5m '
         "(calsync keeps every cache at most 5 minutes old)",
         "accounts.office.url: not a google key; "
-        "google accounts take client_secrets, endpoint, token_uri",
+        "google accounts take client_secrets, endpoint, token_uri, send_updates",
         "accounts.office.client_secrets: missing; "
         "give the OAuth client JSON file downloaded from Google Cloud Console",
         "resources.dr-smith.buffer_afer: unknown key (did you mean buffer_after?)",

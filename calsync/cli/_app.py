@@ -22,7 +22,8 @@ from calsync import __version__
 from calsync.clock import Clock, SystemClock
 from calsync.config import Settings, find_config, load_config
 from calsync.errors import CalsyncError, StoreError
-from calsync.scheduler.accounts import new_session, open_providers
+from calsync.providers.base import Provider
+from calsync.scheduler.accounts import booking_writers, new_session, open_providers
 from calsync.scheduler.availability import Availability
 from calsync.scheduler.booking import BookingService
 from calsync.scheduler.sync import SyncEngine
@@ -51,10 +52,14 @@ class Runtime:
         return store
 
     @cached_property
+    def providers(self) -> dict[str, Provider]:
+        return open_providers(self.settings, new_session())
+
+    @cached_property
     def engine(self) -> SyncEngine:
         return SyncEngine(
             self.store,
-            open_providers(self.settings, new_session()),
+            self.providers,
             self.clock,
             horizon_days=self.settings.daemon.horizon_days,
             provider_names={n: a.provider for n, a in self.settings.accounts.items()},
@@ -72,7 +77,11 @@ class Runtime:
     @cached_property
     def bookings(self) -> BookingService:
         return BookingService(
-            self.store, self.availability, self.clock, hold_ttl=self.settings.daemon.hold_ttl
+            self.store,
+            self.availability,
+            self.clock,
+            hold_ttl=self.settings.daemon.hold_ttl,
+            writers=booking_writers(self.providers),
         )
 
 

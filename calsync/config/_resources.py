@@ -33,6 +33,7 @@ from calsync.model import WEEKDAYS, CalendarRef, Resource, Rules, WallRange
 _RESOURCE_KEYS: tuple[str, ...] = ("name", "timezone", "language", "check", "book_into")
 _RESOURCE_KEYS += ("duration", "step", "buffer_before", "buffer_after", "min_notice")
 _RESOURCE_KEYS += ("max_days_ahead", "max_per_day", "tentative_busy", "hours", "overrides")
+_RESOURCE_KEYS += ("verify_live",)
 
 _WALL_RANGE = re.compile(r"([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -56,6 +57,7 @@ def _resource(
         book_into=_book_into(t, accounts),
         rules=_rules(t, zone, horizon_days),
         tentative_busy=t.boolean("tentative_busy", True),
+        verify_live=t.boolean("verify_live", False),
     )
 
 

@@ -36,11 +36,12 @@ from calsync.model import Resource
 
 DEFAULT_STATE_DIR = Path("/var/lib/calsync")
 PROVIDERS = ("google", "outlook", "calcom", "ics")
+SEND_UPDATES = ("none", "externalOnly", "all")
 APPOINTMENT_EVENTS = ("appointment.created", "appointment.cancelled", "appointment.rescheduled")
 WEBHOOK_EVENTS = (*APPOINTMENT_EVENTS, "account.reauth_required", "sync.failed")
 
 _PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
-    "google": ("client_secrets", "endpoint", "token_uri"),
+    "google": ("client_secrets", "endpoint", "token_uri", "send_updates"),
     "outlook": ("client_id", "tenant", "endpoint", "authority"),
     "calcom": ("webhook_secret_file", "endpoint"),
     "ics": ("url", "timezone"),
@@ -84,6 +85,9 @@ class AccountSettings:
     webhook_secret_file: Path | None = None  # calcom
     endpoint: str | None = None  # API base URL override
     token_uri: str | None = None  # google OAuth token URL override
+    send_updates: str = (
+        "none"  # google: who Google emails about booked events (all|externalOnly|none)
+    )
     authority: str | None = None  # outlook (msal) authority override
 
 
@@ -224,7 +228,16 @@ def _account(name: str, t: _Table, base: Path) -> AccountSettings:
         endpoint=get("endpoint", _http_url, '"https://example.com"'),
         token_uri=get("token_uri", _http_url, '"https://example.com/token"'),
         authority=get("authority", _http_url, '"https://example.com/common"'),
+        send_updates=_send_updates(mine),
     )
+
+
+def _send_updates(t: _Table) -> str:
+    value = t.text("send_updates", "none", '"none"')
+    if value not in SEND_UPDATES:
+        t.problem("send_updates", f"{_show(value)} is not one of {', '.join(SEND_UPDATES)}")
+        return "none"
+    return value
 
 
 def _ics_source(text: str, base: Path) -> str:

@@ -91,3 +91,7 @@ class BookingWriter(Protocol):
     def reschedule(
         self, calendar: str, refs: Mapping[str, Any], draft: BookingDraft
     ) -> Mapping[str, Any]: ...
+
+    def free_busy(self, calendars: list[str], span: TimeSpan) -> list[TimeSpan]:
+        """Live busy time, for ``verify_live`` re-checks just before writing."""
+        ...

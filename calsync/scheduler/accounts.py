@@ -6,6 +6,8 @@ value. Providers get their HTTP session injected from here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import requests
@@ -13,7 +15,9 @@ import requests
 from calsync.config import AccountSettings, Settings
 from calsync.errors import ConfigError
 from calsync.model import CalendarRef
-from calsync.providers.base import Provider
+from calsync.providers.base import BookingWriter, Capability, Provider
+from calsync.providers.google import auth as google_auth
+from calsync.providers.google.provider import GoogleProvider
 from calsync.providers.ics import IcsProvider
 
 USER_AGENT = "calsync (+https://github.com/calsync/calsync)"
@@ -26,20 +30,47 @@ def new_session() -> requests.Session:
 
 
 def open_providers(settings: Settings, session: requests.Session) -> dict[str, Provider]:
-    """One provider per configured account; unsupported providers are one ConfigError."""
+    """One provider per configured account; unsupported providers are one ConfigError.
+
+    Credentials are read when first needed (and again after an auth failure),
+    so the daemon starts without them and ``calsync status`` says which
+    ``calsync auth`` command to run.
+    """
     providers: dict[str, Provider] = {}
     problems: list[str] = []
     for name, account in settings.accounts.items():
-        if account.provider == "ics":
-            providers[name] = _ics(settings, account, session)
-        else:
+        opener = _OPENERS.get(account.provider)
+        if opener is None:
             problems.append(
                 f"accounts.{name}.provider: {account.provider!r} is not supported by this "
-                "version of calsync yet; use an ics account"
+                "version of calsync yet"
             )
+            continue
+        providers[name] = opener(settings, account, session)
     if problems:
         raise ConfigError(problems)
     return providers
+
+
+def booking_writers(providers: Mapping[str, Provider]) -> dict[str, BookingWriter]:
+    return {
+        name: provider  # type: ignore[misc]
+        for name, provider in providers.items()
+        if Capability.BOOK in provider.capabilities
+    }
+
+
+def _google(
+    settings: Settings, account: AccountSettings, session: requests.Session
+) -> GoogleProvider:
+    path = google_auth.token_path(settings.daemon.state_dir, account.name)
+    return GoogleProvider(
+        partial(google_auth.load_credentials, path, account.name, account.token_uri),
+        account=account.name,
+        default_timezone=ZoneInfo(_zone_of_users(settings, account.name)),
+        endpoint=account.endpoint,
+        send_updates=account.send_updates,
+    )
 
 
 def _ics(settings: Settings, account: AccountSettings, session: requests.Session) -> IcsProvider:
@@ -50,6 +81,12 @@ def _ics(settings: Settings, account: AccountSettings, session: requests.Session
         default_timezone=ZoneInfo(account.timezone or _zone_of_users(settings, account.name)),
         name=account.name,
     )
+
+
+_OPENERS: dict[str, Callable[[Settings, AccountSettings, requests.Session], Provider]] = {
+    "ics": _ics,
+    "google": _google,
+}
 
 
 def _zone_of_users(settings: Settings, account: str) -> str:

@@ -243,9 +243,12 @@ class BookingService:
     def _write(self, resource: Resource, writer: BookingWriter, new: Reservation) -> Booking:
         assert resource.book_into is not None
         assert new.attendee is not None
+        calendar = resource.book_into.calendar
         draft = _draft(resource, new.id, new.span, new.attendee, new.notes)
         try:
-            refs = writer.book(resource.book_into.calendar, draft, new.id)
+            if resource.verify_live:
+                _verify_live(resource, writer, calendar, new)
+            refs = writer.book(calendar, draft, new.id)
         except CalsyncError:
             self._store.bookings.release(new.id)
             raise
@@ -271,6 +274,18 @@ class BookingService:
                 break
         nearest = sorted(found, key=lambda s: abs(s.start - span.start))[:ALTERNATIVES]
         return sorted(nearest)
+
+
+def _verify_live(
+    resource: Resource, writer: BookingWriter, calendar: str, new: Reservation
+) -> None:
+    """Ask the provider itself whether the time is still free (the cache may lag)."""
+    busy = writer.free_busy([calendar], new.block)
+    if any(span.overlaps(new.block) for span in busy):
+        raise SlotUnavailableError(
+            f"{resource.name}'s calendar shows this time as busy (checked live just now)",
+            resource=resource.id,
+        )
 
 
 def _span(resource: Resource, start: datetime, duration: timedelta | None) -> TimeSpan:

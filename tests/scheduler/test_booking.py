@@ -72,6 +72,8 @@ class FakeWriter:
         self.written: dict[str, BookingDraft] = {}
         self.cancelled: list[str] = []
         self.fail: Exception | None = None
+        self.live_busy: list[TimeSpan] = []
+        self.live_checks = 0
 
     def book(self, calendar: str, draft: BookingDraft, idempotency_key: str) -> Mapping[str, Any]:
         if self.fail is not None:
@@ -87,6 +89,10 @@ class FakeWriter:
     ) -> Mapping[str, Any]:
         self.written[draft.booking_id] = draft
         return refs
+
+    def free_busy(self, calendars: list[str], span: TimeSpan) -> list[TimeSpan]:
+        self.live_checks += 1
+        return [s for s in self.live_busy if s.overlaps(span)]
 
 
 @pytest.fixture
@@ -108,7 +114,10 @@ def service(db_url: str, clock: FrozenClock, writer: FakeWriter) -> Iterator[Boo
     window = TimeSpan(at(1, 0), at(31, 0))
     store.events.apply(CAL, ChangeBatch((busy,), (), "c", full=True), window, clock.now())
     provider_backed = resource(
-        id="gp", book_into=CalendarRef("office", "primary"), rules={"max_per_day": None}
+        id="gp",
+        book_into=CalendarRef("office", "primary"),
+        rules={"max_per_day": None},
+        verify_live=True,
     )
     resources = {"dr": resource(), "gp": provider_backed}
     availability = Availability(store, resources, clock, sync_interval=timedelta(minutes=5))
@@ -303,3 +312,16 @@ def test_times_are_compared_as_instants(service: BookingService) -> None:
     start = at(7, 9).astimezone(UTC)
     booking, _ = service.book(request(start), "k")
     assert booking.span.start == at(7, 9)
+
+
+def test_verify_live_asks_the_provider_before_writing(
+    service: BookingService, writer: FakeWriter
+) -> None:
+    writer.live_busy = [TimeSpan(at(7, 9, 15), at(7, 9, 45))]  # not in the cache yet
+    with pytest.raises(SlotUnavailableError, match="checked live"):
+        service.book(request(at(7, 9), resource="gp"), "k1")
+    assert writer.written == {}
+    assert service.find(resource="gp") == []  # the reservation was released
+    booking, _ = service.book(request(at(7, 10), resource="gp"), "k2")
+    assert booking.status is BookingStatus.CONFIRMED
+    assert writer.live_checks == 2

@@ -1,0 +1,1 @@
+"""Google Calendar: the adapter (``provider``), its wire mapping, errors and credentials."""
