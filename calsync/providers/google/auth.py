@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from google.oauth2.credentials import Credentials
-from google_auth_oauthlib.flow import InstalledAppFlow
+from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from calsync.errors import InputError, ProviderAuthError
 
@@ -85,15 +86,24 @@ def consent(
         f"If the browser runs on another machine, forward the port first:\n"
         f"  ssh -L {port}:localhost:{port} <this server>\n"
     )
-    credentials = flow.run_local_server(
-        host="localhost",
-        port=port,
-        open_browser=open_browser,
-        timeout_seconds=timeout,
-        authorization_prompt_message=message if not open_browser else "Opening {url}",
-        success_message="calsync is connected. You may close this window.",
-        prompt="consent",
-    )
+    try:
+        credentials = flow.run_local_server(
+            host="localhost",
+            port=port,
+            open_browser=open_browser,
+            timeout_seconds=timeout,
+            authorization_prompt_message=message if not open_browser else "Opening {url}",
+            success_message="calsync is connected. You may close this window.",
+            prompt="consent",
+        )
+    except WSGITimeoutError as err:
+        raise InputError(f"no answer from the browser within {timeout} s; run it again") from err
+    except OAuth2Error as err:
+        raise InputError(f"Google refused: {err.description or err.error}") from err
+    except OSError as err:
+        raise InputError(
+            f"--port: cannot listen on localhost:{port} ({err.strerror}); pick another port"
+        ) from err
     check(credentials)
     return credentials  # type: ignore[no-any-return]
 
