@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from calsync import __version__
-from calsync.api import bookings, errors, lookups
+from calsync.api import bookings, errors, lookups, push
 from calsync.api.auth import Authenticator
 from calsync.api.limits import BodyLimit
 from calsync.api.services import Services
@@ -51,6 +51,7 @@ def create_app(
     app.include_router(lookups.router)
     app.include_router(lookups.feed_router)
     app.include_router(bookings.router)
+    app.include_router(push.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> JSONResponse:

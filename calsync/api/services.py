@@ -10,6 +10,7 @@ from fastapi import Request
 from calsync.clock import Clock
 from calsync.scheduler.availability import Availability
 from calsync.scheduler.booking import BookingService
+from calsync.scheduler.push import PushManager
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Services:
     bookings: BookingService
     clock: Clock
     sync_now: Callable[[], int]  # moves every calendar's next sync to now; returns how many
+    push: PushManager | None = None  # None: daemon.public_url is empty, polling only
 
 
 async def services(request: Request) -> Services:

@@ -19,6 +19,7 @@ from calsync.errors import InputError, NotFoundError
 from calsync.model import CalendarRef
 from calsync.scheduler.accounts import checked_refs
 from calsync.scheduler.daemon import Daemon
+from calsync.scheduler.push import PushManager
 from calsync.scheduler.sync import SyncResult
 
 
@@ -29,7 +30,16 @@ def run(rt: Runtime) -> None:
     settings = rt.settings
     host, port = settings.daemon.listen_host, settings.daemon.listen_port
     _check_port_free(host, port)
-    daemon = Daemon(rt.engine, checked_refs(settings), settings.daemon.sync_interval, rt.clock)
+    push = None
+    if settings.daemon.public_url:
+        push = PushManager(
+            rt.store, rt.providers, {n: a.provider for n, a in settings.accounts.items()},
+            rt.clock, public_url=settings.daemon.public_url,
+            on_change=lambda ref: daemon.sync_now(ref),
+        )  # fmt: skip
+    daemon = Daemon(
+        rt.engine, checked_refs(settings), settings.daemon.sync_interval, rt.clock, push
+    )
 
     def start() -> None:
         daemon.start()
@@ -38,7 +48,9 @@ def run(rt: Runtime) -> None:
             settings.path, host, port, len(daemon.scheduled),
         )  # fmt: skip
 
-    services = Services(rt.availability, rt.bookings, rt.clock, sync_now=daemon.sync_all_now)
+    services = Services(
+        rt.availability, rt.bookings, rt.clock, sync_now=daemon.sync_all_now, push=push
+    )
     app = create_app(
         services, Authenticator(rt.store.api_keys, rt.clock), on_start=start, on_stop=daemon.stop
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -95,3 +96,22 @@ class BookingWriter(Protocol):
     def free_busy(self, calendars: list[str], span: TimeSpan) -> list[TimeSpan]:
         """Live busy time, for ``verify_live`` re-checks just before writing."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class PushChannel:
+    """A provider's promise to tell ``address`` when a calendar changes (until ``expires_at``)."""
+
+    id: str
+    calendar: str
+    resource_id: str  # the provider's handle for closing it
+    token: str  # a secret echoed back with each notification
+    expires_at: datetime
+
+
+class Subscriber(Protocol):
+    """A provider that can push change notifications (``Capability.PUSH``)."""
+
+    def open_channel(self, calendar: str, address: str, token: str) -> PushChannel: ...
+
+    def close_channel(self, channel: PushChannel) -> None: ...

@@ -4,8 +4,9 @@ Jobs carry jitter so calendars do not all hit their providers at once,
 never overlap themselves (``max_instances=1``), and coalesce missed runs.
 Another job re-lists the accounts' calendars every interval, so a calendar
 that appears behind a ``account:*`` reference (or whose account could not
-be reached at start) is picked up. A push notification moves a calendar's
-next run to now.
+be reached at start) is picked up; with push on, a third job keeps the push
+channels open (hourly, first just after start). A push notification moves a
+calendar's next run to now.
 """
 
 from __future__ import annotations
@@ -20,19 +21,30 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from calsync.clock import Clock
 from calsync.model import CalendarRef
+from calsync.scheduler.push import PushManager
 from calsync.scheduler.sync import SyncEngine
 
 log = logging.getLogger(__name__)
 WORKERS = 4
 FIRST_PASS_SPREAD = timedelta(seconds=5)
 REFRESH_JOB = "calendars"
+PUSH_JOB = "push"
+SERVICE_JOBS = (REFRESH_JOB, PUSH_JOB)
+PUSH_DELAY = timedelta(seconds=2)
+PUSH_REFRESH = timedelta(hours=1)
 
 
 class Daemon:
     def __init__(
-        self, engine: SyncEngine, wanted: list[CalendarRef], interval: timedelta, clock: Clock
+        self,
+        engine: SyncEngine,
+        wanted: list[CalendarRef],
+        interval: timedelta,
+        clock: Clock,
+        push: PushManager | None = None,
     ) -> None:
         self._engine = engine
+        self._push = push
         self._wanted = wanted
         self._interval = interval
         self._clock = clock
@@ -55,12 +67,21 @@ class Daemon:
             id=REFRESH_JOB,
             name="list calendars",
         )
+        if self._push is not None:  # shortly after start: the HTTP server must be listening
+            push = self._push
+            self._scheduler.add_job(
+                lambda: push.refresh(self.scheduled),
+                IntervalTrigger(seconds=PUSH_REFRESH.total_seconds()),
+                id=PUSH_JOB,
+                name="push channels",
+                next_run_time=self._clock.now() + PUSH_DELAY,
+            )
         self._scheduler.start()
         log.info("scheduler started calendars=%d interval=%s", len(self.scheduled), self._interval)
 
     @property
     def scheduled(self) -> list[CalendarRef]:
-        return [job.args[0] for job in self._scheduler.get_jobs() if job.id != REFRESH_JOB]
+        return [job.args[0] for job in self._scheduler.get_jobs() if job.id not in SERVICE_JOBS]
 
     def refresh(self) -> None:
         """Add a job for every wanted calendar that has none yet."""
@@ -96,5 +117,7 @@ class Daemon:
         return len(refs)
 
     def stop(self) -> None:
+        if self._push is not None:
+            self._push.close_all()
         self._scheduler.shutdown(wait=True)
         log.info("scheduler stopped")

@@ -17,6 +17,7 @@ from calsync.store import migrate
 from calsync.store.apikeys import ApiKeyRepo
 from calsync.store.bookings import BookingRepo
 from calsync.store.calendars import CalendarRepo
+from calsync.store.channels import ChannelRepo
 from calsync.store.engine import READ_ONE, WRITE, make_engine
 from calsync.store.events import EventRepo
 
@@ -28,6 +29,7 @@ class Store:
         self.events = EventRepo(self)
         self.bookings = BookingRepo(self)
         self.api_keys = ApiKeyRepo(self)
+        self.channels = ChannelRepo(self)
 
     @classmethod
     def open(cls, url: str) -> Store:

@@ -174,3 +174,16 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_outbox_created_at", "created_at"),
 )
+
+push_channels = Table(
+    "push_channels",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("account", String(64), nullable=False),
+    Column("calendar", String(512), nullable=False),
+    Column("resource_id", String(512), nullable=False),
+    Column("token", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_push_channels_calendar", "account", "calendar"),
+)

@@ -12,8 +12,9 @@ calsync errors.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,13 @@ from googleapiclient.errors import HttpError
 
 from calsync.errors import CalsyncError, NotFoundError, ProviderAuthError
 from calsync.model import Event, TimeSpan
-from calsync.providers.base import BookingDraft, CalendarInfo, Capability, ChangeBatch
+from calsync.providers.base import (
+    BookingDraft,
+    CalendarInfo,
+    Capability,
+    ChangeBatch,
+    PushChannel,
+)
 from calsync.providers.google import _wire
 from calsync.providers.google._errors import reason, translate
 from calsync.providers.retry import Retrier
@@ -161,20 +168,21 @@ class GoogleProvider:
 
     # --- push channels ---------------------------------------------------------------
 
-    def watch(self, calendar: str, channel_id: str, address: str, token: str) -> dict[str, Any]:
-        """Open an events.watch channel; returns Google's Channel (id, resourceId, expiration)."""
-        body = {"id": channel_id, "type": "web_hook", "address": address, "token": token}
-        result: dict[str, Any] = self._call(
+    def open_channel(self, calendar: str, address: str, token: str) -> PushChannel:
+        """An events.watch channel; Google then POSTs to ``address`` on every change."""
+        body = {"id": str(uuid.uuid4()), "type": "web_hook", "address": address, "token": token}
+        answer = self._call(
             lambda s: s.events().watch(calendarId=calendar, body=body, singleEvents=True)
         )
-        return result
+        expires = datetime.fromtimestamp(int(answer["expiration"]) / 1000, UTC)
+        return PushChannel(answer["id"], calendar, answer["resourceId"], token, expires)
 
-    def stop(self, channel_id: str, resource_id: str) -> None:
-        body = {"id": channel_id, "resourceId": resource_id}
+    def close_channel(self, channel: PushChannel) -> None:
+        body = {"id": channel.id, "resourceId": channel.resource_id}
         try:
             self._call(lambda s: s.channels().stop(body=body))
         except NotFoundError:
-            return
+            return  # expired or stopped already
 
     # --- plumbing --------------------------------------------------------------------
 
