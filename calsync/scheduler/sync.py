@@ -27,6 +27,7 @@ from calsync.providers.base import ChangeBatch, Provider
 from calsync.store import Store
 
 log = logging.getLogger(__name__)
+WINDOW_SLACK = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +44,22 @@ class SyncResult:
 
 
 def rolling_window(now: datetime, horizon_days: int) -> TimeSpan:
-    """``[yesterday, today + horizon]`` in whole UTC days, so it moves once a day."""
+    """``[yesterday, today + horizon + slack]`` in whole UTC days.
+
+    The slack lets a synced window serve for a week before the calendar is
+    fetched anew for a later one (``covers``), instead of every day.
+    """
     today = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
-    return TimeSpan(today - timedelta(days=1), today + timedelta(days=horizon_days + 1))
+    end = today + timedelta(days=horizon_days + 1) + WINDOW_SLACK
+    return TimeSpan(today - timedelta(days=1), end)
+
+
+def covers(window: TimeSpan | None, now: datetime, horizon_days: int) -> bool:
+    """Whether a synced window still spans from yesterday to the end of the horizon."""
+    if window is None:
+        return False
+    needed = rolling_window(now, horizon_days)
+    return window.start <= needed.start and window.end >= needed.end - WINDOW_SLACK
 
 
 class SyncEngine:
@@ -115,9 +129,11 @@ class SyncEngine:
         self, ref: CalendarRef, now: datetime, *, force_full: bool
     ) -> tuple[ChangeSummary, bool]:
         provider = self._providers[ref.account]
-        window = rolling_window(now, self._horizon_days)
         state = self._store.calendars.cursor(ref)
-        cursor = None if force_full or state.window != window else state.cursor
+        if force_full or state.window is None or not covers(state.window, now, self._horizon_days):
+            window, cursor = rolling_window(now, self._horizon_days), None
+        else:
+            window, cursor = state.window, state.cursor
         try:
             batch = provider.fetch_changes(ref.calendar, cursor, window)
         except CursorExpiredError:

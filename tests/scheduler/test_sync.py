@@ -9,7 +9,7 @@ import pytest
 from calsync.clock import FrozenClock
 from calsync.errors import ProviderAuthError, ProviderUnavailableError
 from calsync.model import CalendarRef, ChangeSummary, Event, TimeSpan
-from calsync.scheduler.sync import SyncEngine, rolling_window
+from calsync.scheduler.sync import SyncEngine, covers, rolling_window
 from calsync.store import Store
 from tests.fakes.memory import FakeProvider
 
@@ -48,10 +48,13 @@ def stored_ids(store: Store) -> set[str]:
     return {e.provider_id for e in store.events.between([REF], window)}
 
 
-def test_rolling_window_is_whole_utc_days_from_yesterday() -> None:
+def test_rolling_window_is_whole_utc_days_from_yesterday_with_a_week_of_slack() -> None:
     window = rolling_window(datetime(2026, 12, 1, 23, 59, tzinfo=UTC), 90)
     assert window.start == datetime(2026, 11, 30, tzinfo=UTC)
-    assert window.end == datetime(2027, 3, 2, tzinfo=UTC)
+    assert window.end == datetime(2027, 3, 9, tzinfo=UTC)
+    assert covers(window, datetime(2026, 12, 8, 23, 59, tzinfo=UTC), 90)  # a week on
+    assert not covers(window, datetime(2026, 12, 9, 0, 0, tzinfo=UTC), 90)  # horizon too far
+    assert not covers(window, datetime(2026, 11, 29, 23, 0, tzinfo=UTC), 90)  # starts too late
 
 
 def test_first_pass_is_full_then_incremental(
@@ -117,7 +120,7 @@ def test_sudden_empty_snapshot_is_refused_unless_full(
     engine.sync(REF)
     provider.remove("primary", "a")
     provider.remove("primary", "b")
-    clock.advance(timedelta(days=1))  # the window moves: the next pass is a full snapshot
+    clock.advance(timedelta(days=8))  # the window moves: the next pass is a full snapshot
     refused = engine.sync(REF)
     assert not refused.ok
     assert refused.error is not None
@@ -138,12 +141,13 @@ def test_incremental_deletions_of_everything_are_not_a_wipe(
     assert engine.sync(REF).summary == ChangeSummary(removed=2)
 
 
-def test_window_move_triggers_a_full_fetch(
+def test_a_week_later_the_window_moves_with_a_full_fetch(
     engine: SyncEngine, provider: FakeProvider, clock: FrozenClock
 ) -> None:
     engine.sync(REF)
-    engine.sync(REF)
     clock.advance(timedelta(days=1))
+    engine.sync(REF)  # yesterday's window still covers the horizon
+    clock.advance(timedelta(days=7))
     engine.sync(REF)
     assert [cursor for _, cursor in provider.requests] == [None, "2", None]
 
