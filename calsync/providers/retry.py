@@ -1,8 +1,9 @@
 """Retrying provider calls: what every adapter shares about backing off.
 
 Rate limits and server trouble (``RateLimitedError``, ``ProviderUnavailableError``)
-are retried with exponential backoff and jitter (tenacity); a ``retry_after`` the
-provider sent is honoured exactly when it is longer. Everything else is final.
+are retried with exponential backoff and jitter (tenacity); when the provider
+said how long to wait (``Retry-After``), exactly that is waited. Everything
+else is final.
 A per-account semaphore caps how many requests are in flight at once.
 """
 
@@ -34,8 +35,9 @@ _backoff = wait_exponential(multiplier=0.5, max=30) + wait_random(0, 1)
 
 def _wait(state: RetryCallState) -> float:
     error = state.outcome.exception() if state.outcome else None
-    asked = error.retry_after if isinstance(error, RateLimitedError) and error.retry_after else 0.0
-    return max(asked, _backoff(state))
+    if isinstance(error, RateLimitedError) and error.retry_after is not None:
+        return error.retry_after
+    return float(_backoff(state))
 
 
 class Retrier:

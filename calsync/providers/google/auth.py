@@ -20,6 +20,7 @@ from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from calsync.errors import InputError, ProviderAuthError
+from calsync.providers.files import write_private
 
 SCOPES = (
     "https://www.googleapis.com/auth/calendar.events",
@@ -59,14 +60,7 @@ def load_credentials(path: Path, account: str, token_uri: str | None = None) -> 
 
 
 def save_credentials(path: Path, credentials: Credentials) -> None:
-    """Write atomically, readable by the owner only."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(credentials.to_json())  # type: ignore[no-untyped-call]
-    os.chmod(partial, 0o600)
-    os.replace(partial, path)
+    write_private(path, credentials.to_json())  # type: ignore[no-untyped-call]
 
 
 def consent(
