@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from calsync.errors import InputError, ProviderAuthError
 from calsync.providers.files import write_private
 
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
 SCOPES = (
     "https://www.googleapis.com/auth/calendar.events",
     "https://www.googleapis.com/auth/calendar.freebusy",
@@ -41,8 +43,14 @@ def token_path(state_dir: Path, account: str) -> Path:
 def load_credentials(path: Path, account: str, token_uri: str | None = None) -> Credentials:
     try:
         info = json.loads(path.read_text())
-        credentials: Credentials = Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
-            info, list(SCOPES)
+        credentials = Credentials(  # type: ignore[no-untyped-call]
+            token=info.get("token"),
+            refresh_token=info["refresh_token"],
+            token_uri=token_uri or info.get("token_uri") or DEFAULT_TOKEN_URI,
+            client_id=info["client_id"],
+            client_secret=info.get("client_secret"),
+            scopes=info.get("scopes") or list(SCOPES),
+            expiry=_expiry(info.get("expiry")),
         )
     except FileNotFoundError:
         raise ProviderAuthError(
@@ -54,9 +62,14 @@ def load_credentials(path: Path, account: str, token_uri: str | None = None) -> 
             f"Google account {account!r}: cannot read {path} ({err}); "
             f"run `calsync auth google --account {account}`"
         ) from err
-    if token_uri:
-        credentials._token_uri = token_uri  # the override wins over what was stored
     return credentials
+
+
+def _expiry(text: str | None) -> datetime | None:
+    """google-auth keeps expiries as naive UTC datetimes."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text.rstrip("Z")).astimezone(UTC).replace(tzinfo=None)
 
 
 def save_credentials(path: Path, credentials: Credentials) -> None:

@@ -66,6 +66,7 @@ class GoogleProvider:
         self._timeout = timeout
         self._retry = retrier or Retrier(concurrency=4)
         self._local = threading.local()  # httplib2 is not thread-safe: one service per thread
+        self._transports: list[httplib2.Http] = []
 
     # --- reading ---------------------------------------------------------------------
 
@@ -184,6 +185,12 @@ class GoogleProvider:
         except NotFoundError:
             return  # expired or stopped already
 
+    def close(self) -> None:
+        """Close the HTTP connections (one per thread that used this provider)."""
+        for transport in self._transports:
+            transport.close()
+        self._transports.clear()
+
     # --- plumbing --------------------------------------------------------------------
 
     def _service(self) -> Any:
@@ -192,9 +199,9 @@ class GoogleProvider:
             self._local = threading.local()
         service = getattr(self._local, "service", None)
         if service is None:
-            http = google_auth_httplib2.AuthorizedHttp(
-                self._credentials, http=httplib2.Http(timeout=self._timeout)
-            )
+            transport = httplib2.Http(timeout=self._timeout)
+            self._transports.append(transport)
+            http = google_auth_httplib2.AuthorizedHttp(self._credentials, http=transport)
             service = build(
                 "calendar",
                 "v3",
