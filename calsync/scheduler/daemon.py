@@ -12,6 +12,7 @@ calendar's next run to now.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -45,6 +46,9 @@ class Daemon:
     ) -> None:
         self._engine = engine
         self._push = push
+        self._lock = threading.Lock()
+        self._running: set[CalendarRef] = set()
+        self._again: set[CalendarRef] = set()  # asked for while running: one more pass
         self._wanted = wanted
         self._interval = interval
         self._clock = clock
@@ -91,7 +95,7 @@ class Daemon:
         jitter = min(30, int(self._interval.total_seconds() / 10))
         for i, ref in enumerate(new):
             self._scheduler.add_job(
-                self._engine.sync,
+                self._run,
                 IntervalTrigger(seconds=self._interval.total_seconds(), jitter=jitter),
                 args=[ref],
                 id=str(ref),
@@ -101,8 +105,29 @@ class Daemon:
         if new and self._scheduler.running:
             log.info("scheduler added calendars=%s", ",".join(map(str, new)))
 
+    def _run(self, ref: CalendarRef) -> None:
+        """One pass, and another right after if a change was announced during it."""
+        again = True
+        while again:
+            with self._lock:
+                self._running.add(ref)
+            try:
+                self._engine.sync(ref)
+            finally:
+                with self._lock:
+                    self._running.discard(ref)
+                    again = ref in self._again
+                    self._again.discard(ref)
+
     def sync_now(self, ref: CalendarRef) -> bool:
-        """Move one calendar's next pass to now; False if it is not scheduled."""
+        """Run one calendar's next pass now (or right after the one under way).
+
+        False if the calendar is not scheduled.
+        """
+        with self._lock:
+            if ref in self._running:
+                self._again.add(ref)
+                return True
         try:
             self._scheduler.modify_job(str(ref), next_run_time=self._clock.now())
         except JobLookupError:

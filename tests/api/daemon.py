@@ -83,14 +83,21 @@ def feed(busy_day: date) -> str:
 
 
 class Daemon:
-    def __init__(self, directory: Path, database: str, hold_ttl: str = "5m") -> None:
+    """``config`` is a template with ``{port}`` (default: the ICS clinic/studio config)."""
+
+    def __init__(
+        self, directory: Path, database: str, hold_ttl: str = "5m", config: str | None = None
+    ) -> None:
         self.dir = directory
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = directory / "config.toml"
         self.busy_day = datetime.now(VIENNA).date() + timedelta(days=3)
         (directory / "feed.ics").write_text(feed(self.busy_day))
-        self.config.write_text(CONFIG.format(port=self.port, database=database, hold_ttl=hold_ttl))
+        template = config if config is not None else CONFIG
+        self.config.write_text(
+            template.format(port=self.port, database=database, hold_ttl=hold_ttl, url=self.url)
+        )
         self.process: subprocess.Popen[str] | None = None
         self.log = ""
 
@@ -101,6 +108,16 @@ class Daemon:
             text=True,
             timeout=60,
             check=False,
+        )
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        """A CLI command running in the background, its output unbuffered."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "calsync.cli", "--config", str(self.config), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
 
     def key(self, scope: str) -> str:

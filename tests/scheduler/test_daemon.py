@@ -120,3 +120,21 @@ def test_new_calendars_behind_a_wildcard_are_picked_up(
         assert wait_for(lambda: engine.passes.get(holidays, 0) >= 1)
     finally:
         daemon.stop()
+
+
+def test_a_change_announced_during_a_pass_gets_one_more_pass(
+    store: Store, provider: FakeProvider
+) -> None:
+    engine, daemon = make(store, provider, [PRIMARY], interval=300)
+    engine.delay = 0.5
+    daemon.start()
+    try:
+        assert wait_for(lambda: engine.running.get(PRIMARY, 0) == 1)  # the first pass is under way
+        assert daemon.sync_now(PRIMARY)
+        assert daemon.sync_now(PRIMARY)  # announced twice: still one more pass, not two
+        assert wait_for(lambda: engine.passes.get(PRIMARY, 0) == 2, timeout=5)
+        time.sleep(1)
+        assert engine.passes[PRIMARY] == 2
+    finally:
+        daemon.stop()
+    assert engine.max_parallel == 1

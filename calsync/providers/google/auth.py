@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
@@ -24,6 +25,7 @@ from calsync.errors import InputError, ProviderAuthError
 from calsync.providers.files import write_private
 
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SCOPES = (
     "https://www.googleapis.com/auth/calendar.events",
     "https://www.googleapis.com/auth/calendar.freebusy",
@@ -87,6 +89,8 @@ def consent(
 ) -> Credentials:
     """Run the consent flow on ``http://localhost:port/`` and return checked credentials."""
     os.environ.setdefault("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")  # we check the scopes ourselves
+    if token_uri and urlsplit(token_uri).hostname in LOOPBACK:
+        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"  # a test server without TLS
     flow = InstalledAppFlow.from_client_config(_client_config(client_secrets, token_uri), SCOPES)
     message = (
         "Open this URL in a browser and allow calsync access:\n\n{url}\n\n"
