@@ -133,6 +133,11 @@ def test_the_initial_sync_fills_the_cache(daemon: Daemon, headers: dict[str, str
     assert wait_for(lambda: busy(daemon, headers, 2) == [("10:00", "11:00")], 20)
 
 
+def test_calendars_lists_what_the_account_sees(daemon: Daemon) -> None:
+    listed = json.loads(daemon.cli("calendars", "--json").stdout)
+    assert [c["id"] for c in listed["accounts"]["office"]] == ["primary"]
+
+
 def test_a_push_notification_shows_a_change_within_two_seconds(
     daemon: Daemon, google: FakeGoogle, headers: dict[str, str]
 ) -> None:
@@ -215,3 +220,27 @@ def test_a_revoked_grant_shows_in_status_with_the_fix(
     assert "calsync auth google --account office" in text
     assert "Testing" in text
     assert busy(daemon, headers, 2)  # the last good data keeps serving
+
+
+def test_auth_names_a_scope_the_user_unticked(daemon: Daemon, google: FakeGoogle) -> None:
+    auth = daemon.spawn("auth", "google", "--account", "office", "--no-browser")
+    assert auth.stdout is not None
+    url = next(line.strip() for line in auth.stdout if line.startswith("http"))
+    events_only = ["https://www.googleapis.com/auth/calendar.events"]
+    requests.get(google.consent(url, granted_scopes=events_only), timeout=10)
+    output, _ = auth.communicate(timeout=30)
+    assert auth.returncode == 1
+    assert "Google did not grant: see free/busy" in output
+    assert "Traceback" not in output
+
+
+def test_auth_on_a_busy_port_says_so(daemon: Daemon) -> None:
+    done = daemon.cli(
+        "auth", "google", "--account", "office", "--no-browser", "--port", str(daemon.port)
+    )
+    assert done.returncode == 1
+    assert f"--port: cannot listen on localhost:{daemon.port}" in done.stderr
+
+
+def test_auth_for_an_unknown_or_other_account(daemon: Daemon) -> None:
+    assert "no account 'nope'" in daemon.cli("auth", "google", "--account", "nope").stderr
