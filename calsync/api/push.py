@@ -6,9 +6,11 @@ the notification's secret (channel token / client state) is checked first.
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import threading
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from calsync.api.services import Services, services
 from calsync.errors import AuthError, NotFoundError
@@ -28,3 +30,37 @@ def google(request: Request, svc: Svc) -> Response:
     if svc.push.notify(channel, token, changed=state != "sync") is None:
         raise AuthError("unknown push channel or wrong channel token")
     return Response(status_code=200)
+
+
+@router.post("/outlook", status_code=202)
+async def outlook(
+    request: Request,
+    svc: Svc,
+    validation_token: Annotated[str | None, Query(alias="validationToken")] = None,
+) -> Response:
+    """Microsoft Graph change and lifecycle notifications, and the validation handshake."""
+    if validation_token is not None:  # Graph checks the URL before it creates a subscription
+        return Response(validation_token, media_type="text/plain", status_code=200)
+    if svc.push is None:
+        raise NotFoundError("push is off: daemon.public_url is empty")
+    push = svc.push
+    accepted = 0
+    for note in _notifications(await request.body()):
+        channel, token = str(note.get("subscriptionId", "")), str(note.get("clientState", ""))
+        if note.get("lifecycleEvent") in ("reauthorizationRequired", "subscriptionRemoved"):
+            # re-subscribing waits on Graph, which calls back here: not on this request
+            threading.Thread(target=push.reopen, args=(channel, token), daemon=True).start()
+            accepted += 1
+        elif push.notify(channel, token) is not None:  # a change, or "missed": sync now
+            accepted += 1
+    if not accepted:
+        raise AuthError("no notification with a known subscription and clientState")
+    return Response(status_code=202)
+
+
+def _notifications(body: bytes) -> list[dict[str, Any]]:
+    try:
+        value = json.loads(body or b"{}").get("value", [])
+    except (ValueError, AttributeError):
+        return []
+    return [note for note in value if isinstance(note, dict)] if isinstance(value, list) else []

@@ -70,6 +70,17 @@ class PushManager:
             self._on_change(ref)
         return ref
 
+    def reopen(self, channel_id: str, token: str) -> CalendarRef | None:
+        """Replace a channel the provider removed or wants re-authorised, and catch up."""
+        found = self._store.channels.get(channel_id)
+        if found is None or not hmac.compare_digest(found[1].token.encode(), token.encode()):
+            return None
+        ref, channel = found
+        self._close(ref, channel)
+        self._open(ref)
+        self._on_change(ref)  # notifications may have been missed meanwhile
+        return ref
+
     def close_all(self) -> None:
         for ref, channel in self._store.channels.all():
             self._close(ref, channel)
