@@ -92,15 +92,9 @@ def _between(refs: tuple[CalendarRef, ...]) -> Select[Any]:
 
 
 def _apply_events(conn: Connection, cal_id: int, batch: ChangeBatch) -> ChangeSummary:
-    existing = {
-        row.provider_id: row
-        for row in conn.execute(
-            select(events.c.id, events.c.provider_id, *(events.c[f] for f in _FIELDS)).where(
-                events.c.calendar_id == cal_id
-            )
-        )
-    }
     incoming = {event.provider_id: _to_row(event) for event in batch.events}
+    touched = None if batch.full else [*incoming, *batch.deleted]  # a full batch touches all
+    existing = _existing(conn, cal_id, touched)
     new = [dict(row, calendar_id=cal_id) for pid, row in incoming.items() if pid not in existing]
     changed = [
         dict(row, row_id=existing[pid].id)
@@ -115,6 +109,20 @@ def _apply_events(conn: Connection, cal_id: int, batch: ChangeBatch) -> ChangeSu
         conn.execute(stmt.values({f: bindparam(f) for f in _FIELDS}), changed)
     _delete(conn, (existing[pid].id for pid in gone))
     return ChangeSummary(added=len(new), changed=len(changed), removed=len(gone))
+
+
+def _existing(conn: Connection, cal_id: int, only: list[str] | None) -> dict[str, Any]:
+    """Stored rows of a calendar: all of them, or just those with the given provider ids."""
+    query = select(events.c.id, events.c.provider_id, *(events.c[f] for f in _FIELDS)).where(
+        events.c.calendar_id == cal_id
+    )
+    if only is None:
+        return {row.provider_id: row for row in conn.execute(query)}
+    found: dict[str, Any] = {}
+    for i in range(0, len(only), CHUNK):
+        chunk = query.where(events.c.provider_id.in_(only[i : i + CHUNK]))
+        found.update((row.provider_id, row) for row in conn.execute(chunk))
+    return found
 
 
 def _stored(row: Any) -> tuple[Any, ...]:
