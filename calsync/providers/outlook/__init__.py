@@ -1,0 +1,2 @@
+"""Microsoft Outlook via Microsoft Graph: the adapter (``provider``), its wire mapping, errors
+and credentials (MSAL, ``auth``)."""
