@@ -13,6 +13,8 @@ from calsync.config import AccountSettings
 from calsync.errors import InputError, NotFoundError
 from calsync.providers.google import auth as google_auth
 from calsync.providers.google.provider import GoogleProvider
+from calsync.providers.outlook import auth as outlook_auth
+from calsync.scheduler.accounts import new_session
 
 UTC = ZoneInfo("UTC")
 
@@ -52,6 +54,34 @@ def auth_google(rt: Runtime, account: str, no_browser: bool, port: int, timeout:
         lambda: credentials, account=account, default_timezone=UTC, endpoint=settings.endpoint
     )
     _print_calendars(account, [_calendar_view(c) for c in provider.list_calendars()])
+
+
+@auth.command("outlook")
+@click.option("--account", required=True, metavar="NAME", help="The [accounts.NAME] to connect.")
+@click.option("--browser", is_flag=True, help="Sign in in a browser here instead of a device code.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Loopback port for --browser."
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=10),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for the sign-in.",
+)
+@pass_runtime
+def auth_outlook(rt: Runtime, account: str, browser: bool, port: int, timeout: int) -> None:
+    """Connect a Microsoft 365 / Outlook account (device code by default: works headless)."""
+    settings = _account(rt, account, "outlook")
+    assert settings.client_id is not None  # the config requires it
+    path = outlook_auth.cache_path(rt.settings.daemon.state_dir, account)
+    user = outlook_auth.connect(
+        path, account=account, client_id=settings.client_id, http_client=new_session(),
+        tenant=settings.tenant, authority=settings.authority, browser=browser, port=port,
+        timeout=timeout, announce=click.echo,
+    )  # fmt: skip
+    click.echo(f"connected Outlook account {account!r} as {user}; token cache in {path}")
+    _print_calendars(account, [_calendar_view(c) for c in rt.providers[account].list_calendars()])
 
 
 @main.command()

@@ -19,6 +19,8 @@ from calsync.providers.base import BookingWriter, Capability, Provider
 from calsync.providers.google import auth as google_auth
 from calsync.providers.google.provider import GoogleProvider
 from calsync.providers.ics import IcsProvider
+from calsync.providers.outlook import auth as outlook_auth
+from calsync.providers.outlook.provider import OutlookProvider
 
 USER_AGENT = "calsync (+https://github.com/calsync/calsync)"
 
@@ -83,9 +85,31 @@ def _ics(settings: Settings, account: AccountSettings, session: requests.Session
     )
 
 
+def _outlook(
+    settings: Settings, account: AccountSettings, session: requests.Session
+) -> OutlookProvider:
+    assert account.client_id is not None  # config requires it
+    token = outlook_auth.TokenSource(
+        outlook_auth.cache_path(settings.daemon.state_dir, account.name),
+        account=account.name,
+        client_id=account.client_id,
+        http_client=session,
+        tenant=account.tenant,
+        authority=account.authority,
+    )
+    return OutlookProvider(
+        token,
+        account=account.name,
+        session=session,
+        default_timezone=ZoneInfo(_zone_of_users(settings, account.name)),
+        endpoint=account.endpoint,
+    )
+
+
 _OPENERS: dict[str, Callable[[Settings, AccountSettings, requests.Session], Provider]] = {
     "ics": _ics,
     "google": _google,
+    "outlook": _outlook,
 }
 
 

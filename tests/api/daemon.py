@@ -100,6 +100,7 @@ class Daemon:
         )
         self.process: subprocess.Popen[str] | None = None
         self.log = ""
+        self.env: dict[str, str] = {}  # extra environment for every calsync process
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -108,6 +109,7 @@ class Daemon:
             text=True,
             timeout=60,
             check=False,
+            env={**os.environ, **self.env},
         )
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:
@@ -117,7 +119,7 @@ class Daemon:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
         )
 
     def key(self, scope: str) -> str:
@@ -131,7 +133,7 @@ class Daemon:
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -12,6 +12,7 @@ and the failure knobs. Test helpers for mailboxes and sign-in come from
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -80,8 +81,10 @@ class FakeGraph(MailboxHelpers, SignInHelpers):
         authority_hosts: Iterable[str] = ("login.example.test",),
         client_ids: Iterable[str] | None = None,
         clock: Callable[[], datetime] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self.tls = tls  # serve https itself (for a client in another process, via a private CA)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.tenant_domain = tenant_domain
         self.authority_hosts = ["login.microsoftonline.com", *authority_hosts]
@@ -122,6 +125,8 @@ class FakeGraph(MailboxHelpers, SignInHelpers):
     def start(self) -> FakeGraph:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         server.daemon_threads = True
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -157,7 +162,7 @@ class FakeGraph(MailboxHelpers, SignInHelpers):
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def graph_url(self) -> str:
@@ -317,7 +322,7 @@ def _handler_for(graph: FakeGraph) -> type[BaseHTTPRequestHandler]:
                 key = name.lower()
                 headers[key] = f"{headers[key]}, {value}" if key in headers else value
             split = urlsplit(self.path)
-            scheme = headers.get("x-forwarded-proto", "http")
+            scheme = headers.get("x-forwarded-proto", "https" if graph.tls else "http")
             base = f"{scheme}://{headers.get('host', f'127.0.0.1:{graph.port}')}"
             query = parse_qs(split.query, keep_blank_values=True)
             reply = graph._dispatch(Incoming(self.command, split.path, query, headers, body, base))
