@@ -15,11 +15,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from google.oauth2.credentials import Credentials
 
-from calsync.errors import ProviderError
+from calsync.errors import CalsyncError
 from calsync.model import Event, TimeSpan
 from calsync.providers.base import ChangeBatch, Provider
+from calsync.providers.google import auth as google_auth
+from calsync.providers.google.provider import GoogleProvider
 from calsync.providers.ics import IcsProvider
+from calsync.providers.outlook.provider import OutlookProvider
+from tests.fakes.google_server import FakeGoogle
+from tests.fakes.graph import FakeGraph
 from tests.fakes.ics_server import FakeIcsServer
 from tests.fakes.memory import FakeProvider
 
@@ -41,8 +47,17 @@ class Backend(Protocol):
 
     def publish(self, items: list[Item]) -> None: ...
 
+    def name(self, provider_id: str) -> str:
+        """The item id behind a provider's event id."""
+        ...
 
-class MemoryBackend:
+
+class _SameIds:
+    def name(self, provider_id: str) -> str:
+        return provider_id
+
+
+class MemoryBackend(_SameIds):
     calendar = "primary"
 
     def __init__(self) -> None:
@@ -75,7 +90,7 @@ def ics(items: list[Item]) -> bytes:
     return ("\r\n".join([*lines, "END:VCALENDAR"]) + "\r\n").encode()
 
 
-class FileBackend:
+class FileBackend(_SameIds):
     calendar = "primary"
 
     def __init__(self, path: Path) -> None:
@@ -91,7 +106,7 @@ class FileBackend:
             self.path.write_bytes(body)
 
 
-class HttpBackend:
+class HttpBackend(_SameIds):
     calendar = "primary"
 
     def __init__(self, server: FakeIcsServer) -> None:
@@ -104,21 +119,100 @@ class HttpBackend:
         self.server.set_body(ics(items))
 
 
-@pytest.fixture(params=["memory", "ics-file", "ics-http"])
+class GoogleBackend:
+    """Items become events whose ids are base32hex, as Google requires."""
+
+    calendar = "primary"
+
+    def __init__(self, google: FakeGoogle) -> None:
+        self.google = google
+        google.add_calendar(google.primary_calendar_id, primary=True, time_zone="UTC")
+        grant = google.user_credentials(google_auth.SCOPES)
+        self.provider = GoogleProvider(
+            lambda: Credentials(**grant), account="g", default_timezone=ZoneInfo("UTC"),
+            endpoint=google.api_endpoint,
+        )  # fmt: skip
+        self.published: dict[str, datetime] = {}
+
+    def publish(self, items: list[Item]) -> None:
+        wanted = dict(items)
+        for name in set(self.published) - set(wanted):
+            self.google.delete_event(self.google.primary_calendar_id, _google_id(name))
+        for name, start in wanted.items():
+            if self.published.get(name) != start:
+                end = start + timedelta(hours=1)
+                self.google.put_event(self.google.primary_calendar_id, {
+                    "id": _google_id(name), "start": {"dateTime": start.isoformat()},
+                    "end": {"dateTime": end.isoformat()},
+                })  # fmt: skip
+        self.published = wanted
+
+    def name(self, provider_id: str) -> str:
+        return bytes.fromhex(provider_id[3:]).decode()
+
+
+def _google_id(name: str) -> str:
+    return "cal" + name.encode().hex()  # base32hex: a-v and digits, at least 5 long
+
+
+class GraphBackend:
+    """Items become Outlook events; Graph chooses their ids."""
+
+    calendar = "primary"
+
+    def __init__(self, graph: FakeGraph) -> None:
+        self.graph = graph
+        token = graph.mint_access_token()
+        self.provider = OutlookProvider(
+            lambda force_refresh=False: token, account="o", session=graph.http_client(),
+            default_timezone=ZoneInfo("UTC"),
+        )  # fmt: skip
+        self.ids: dict[str, str] = {}  # item name -> Graph id
+        self.names: dict[str, str] = {}  # every Graph id ever published -> item name
+        self.starts: dict[str, datetime] = {}
+
+    def publish(self, items: list[Item]) -> None:
+        wanted = dict(items)
+        for name in set(self.ids) - set(wanted):
+            self.graph.delete_event(self.ids.pop(name))
+            del self.starts[name]
+        for name, start in wanted.items():
+            end = start + timedelta(hours=1)
+            if name not in self.ids:
+                self.ids[name] = self.graph.add_event(name, start, end)
+                self.names[self.ids[name]] = name
+            elif self.starts[name] != start:
+                self.graph.update_event(self.ids[name], start=start, end=end)
+            self.starts[name] = start
+
+    def name(self, provider_id: str) -> str:
+        return self.names[provider_id]
+
+
+@pytest.fixture(params=["memory", "ics-file", "ics-http", "google", "outlook"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "memory":
         yield MemoryBackend()
     elif request.param == "ics-file":
         yield FileBackend(tmp_path / "feed.ics")
-    else:
+    elif request.param == "ics-http":
         with FakeIcsServer(ics([])) as server:
             yield HttpBackend(server)
+    elif request.param == "google":
+        with FakeGoogle(clock=lambda: datetime(2026, 11, 30, tzinfo=UTC)) as google:
+            backend = GoogleBackend(google)
+            yield backend
+            backend.provider.close()  # type: ignore[attr-defined]
+    else:
+        with FakeGraph() as graph:
+            yield GraphBackend(graph)
 
 
 class Replica:
-    """What the store would hold after applying each batch."""
+    """What the store would hold after applying each batch (keyed by item name)."""
 
-    def __init__(self) -> None:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
         self.events: dict[str, Event] = {}
         self.cursor: str | None = None
 
@@ -127,12 +221,18 @@ class Replica:
             assert not batch.events
             assert not batch.deleted
         elif batch.full:
-            self.events = {e.provider_id: e for e in batch.events}
+            self.events = {self.backend.name(e.provider_id): e for e in batch.events}
         else:
-            self.events.update({e.provider_id: e for e in batch.events})
+            self.events.update({self.backend.name(e.provider_id): e for e in batch.events})
             for pid in batch.deleted:
-                self.events.pop(pid, None)
+                self.events.pop(self._name(pid), None)
         self.cursor = batch.cursor
+
+    def _name(self, provider_id: str) -> str | None:
+        try:
+            return self.backend.name(provider_id)
+        except (KeyError, ValueError):
+            return None  # an id the backend never published (e.g. an instance stub)
 
     def spans(self) -> dict[str, TimeSpan]:
         return {pid: e.span for pid, e in self.events.items() if e.span.overlaps(WINDOW)}
@@ -152,7 +252,7 @@ def sync(backend: Backend, replica: Replica) -> ChangeBatch:
 def test_first_fetch_is_a_full_snapshot_of_the_window(backend: Backend) -> None:
     items = [("a", at(2)), ("b", at(15)), ("late", at(40)), ("early", at(1, 0) - timedelta(days=3))]
     backend.publish(items)
-    replica = Replica()
+    replica = Replica(backend)
     batch = sync(backend, replica)
     assert batch.full
     assert batch.cursor is not None
@@ -161,7 +261,7 @@ def test_first_fetch_is_a_full_snapshot_of_the_window(backend: Backend) -> None:
 
 
 def test_replaying_batches_tracks_every_change(backend: Backend) -> None:
-    replica = Replica()
+    replica = Replica(backend)
     steps = [
         [("a", at(2)), ("b", at(3))],
         [("a", at(2)), ("b", at(3)), ("c", at(4))],  # added
@@ -177,25 +277,26 @@ def test_replaying_batches_tracks_every_change(backend: Backend) -> None:
 
 def test_an_unchanged_calendar_yields_no_change(backend: Backend) -> None:
     backend.publish([("a", at(2))])
-    replica = Replica()
+    replica = Replica(backend)
     sync(backend, replica)
     before = dict(replica.events)
     batch = sync(backend, replica)
-    assert batch.unchanged or (batch.full and {e.provider_id for e in batch.events} == {"a"})
+    names = {backend.name(e.provider_id) for e in batch.events}
+    assert batch.unchanged or (batch.full and names == {"a"})
     assert replica.events == before
 
 
 def test_a_fetch_without_cursor_is_always_full(backend: Backend) -> None:
     backend.publish([("a", at(2))])
-    replica = Replica()
+    replica = Replica(backend)
     sync(backend, replica)
     again = backend.provider.fetch_changes(backend.calendar, None, WINDOW)
     assert again.full
-    assert {e.provider_id for e in again.events} == {"a"}
+    assert {backend.name(e.provider_id) for e in again.events} == {"a"}
 
 
 def test_the_calendar_is_listed_and_an_unknown_one_is_an_error(backend: Backend) -> None:
     backend.publish([])
     assert backend.calendar in {c.id for c in backend.provider.list_calendars()}
-    with pytest.raises(ProviderError):
+    with pytest.raises(CalsyncError):  # a calsync error, never a library's exception
         backend.provider.fetch_changes("no-such-calendar", None, WINDOW)
