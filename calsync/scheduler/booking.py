@@ -159,11 +159,16 @@ class BookingService:
             self._check(resource, span, ledger, busy, ignore=(booking_id,))
             ledger.update(booking_id, span=span, block=_block(resource, span))
         writer = self._writer(resource)
-        if writer is not None and resource.book_into is not None and booking.provider:
-            draft = _draft(resource, booking.id, span, booking.attendee, booking.notes)
+        if writer is None or resource.book_into is None or not booking.provider:
+            return self._store.bookings.get(booking_id)
+        draft = _draft(resource, booking.id, span, booking.attendee, booking.notes)
+        try:
             refs = writer.reschedule(resource.book_into.calendar, booking.provider, draft)
-            return self._store.bookings.update(booking_id, now, provider=dict(refs))
-        return self._store.bookings.get(booking_id)
+        except CalsyncError:  # the provider kept the old time: so does calsync
+            old = booking.span
+            self._store.bookings.update(booking_id, now, span=old, block=_block(resource, old))
+            raise
+        return self._store.bookings.update(booking_id, now, provider=dict(refs))
 
     def get(self, booking_id: str) -> Booking:
         return self._store.bookings.get(booking_id)
@@ -248,7 +253,7 @@ class BookingService:
         try:
             if resource.verify_live:
                 _verify_live(resource, writer, calendar, new)
-            refs = writer.book(calendar, draft, new.id)
+            refs = writer.book(calendar, draft, new.idempotency_key or new.id)
         except CalsyncError:
             self._store.bookings.release(new.id)
             raise

@@ -87,6 +87,8 @@ class FakeWriter:
     def reschedule(
         self, calendar: str, refs: Mapping[str, Any], draft: BookingDraft
     ) -> Mapping[str, Any]:
+        if self.fail is not None:
+            raise self.fail
         self.written[draft.booking_id] = draft
         return refs
 
@@ -325,3 +327,15 @@ def test_verify_live_asks_the_provider_before_writing(
     booking, _ = service.book(request(at(7, 10), resource="gp"), "k2")
     assert booking.status is BookingStatus.CONFIRMED
     assert writer.live_checks == 2
+
+
+def test_a_reschedule_the_provider_refuses_keeps_the_old_time(
+    service: BookingService, writer: FakeWriter
+) -> None:
+    booking, _ = service.book(request(at(7, 9), resource="gp"), "k1")
+    writer.fail = ProviderUnavailableError("calendar API down")
+    with pytest.raises(ProviderUnavailableError):
+        service.reschedule(booking.id, at(7, 11))
+    assert service.get(booking.id).span == booking.span
+    writer.fail = None
+    service.book(request(at(7, 11), resource="gp"), "k2")  # 11:00 was never taken
