@@ -11,6 +11,7 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from calsync.api.services import Services, services
 from calsync.errors import AuthError, NotFoundError
@@ -64,3 +65,12 @@ def _notifications(body: bytes) -> list[dict[str, Any]]:
     except (ValueError, AttributeError):
         return []
     return [note for note in value if isinstance(note, dict)] if isinstance(value, list) else []
+
+
+@router.post("/calcom", status_code=200)
+async def calcom(request: Request, svc: Svc) -> Response:
+    """Cal.com webhooks, signed with the account's secret (X-Cal-Signature-256)."""
+    if svc.calcom is None:
+        raise NotFoundError("no Cal.com account has a webhook_secret_file configured")
+    account = svc.calcom.receive(await request.body(), request.headers.get("x-cal-signature-256"))
+    return JSONResponse({"account": account})

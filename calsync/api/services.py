@@ -10,7 +10,7 @@ from fastapi import Request
 from calsync.clock import Clock
 from calsync.scheduler.availability import Availability
 from calsync.scheduler.booking import BookingService
-from calsync.scheduler.push import PushManager
+from calsync.scheduler.push import CalcomIntake, PushManager
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Services:
     clock: Clock
     sync_now: Callable[[], int]  # moves every calendar's next sync to now; returns how many
     push: PushManager | None = None  # None: daemon.public_url is empty, polling only
+    calcom: CalcomIntake | None = None  # None: no Cal.com account has a webhook secret
 
 
 async def services(request: Request) -> Services:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,7 @@ import click
 from calsync.cli._app import Runtime, main, pass_runtime, print_json
 from calsync.config import AccountSettings
 from calsync.errors import InputError, NotFoundError
+from calsync.providers.calcom import auth as calcom_auth
 from calsync.providers.google import auth as google_auth
 from calsync.providers.google.provider import GoogleProvider
 from calsync.providers.outlook import auth as outlook_auth
@@ -81,6 +83,29 @@ def auth_outlook(rt: Runtime, account: str, browser: bool, port: int, timeout: i
         timeout=timeout, announce=click.echo,
     )  # fmt: skip
     click.echo(f"connected Outlook account {account!r} as {user}; token cache in {path}")
+    _print_calendars(account, [_calendar_view(c) for c in rt.providers[account].list_calendars()])
+
+
+@auth.command("calcom")
+@click.option("--account", required=True, metavar="NAME", help="The [accounts.NAME] to connect.")
+@click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the API key from this file instead of asking for it.",
+)
+@pass_runtime
+def auth_calcom(rt: Runtime, account: str, api_key_file: Path | None) -> None:
+    """Connect a Cal.com account with an API key (Settings > Developer > API keys)."""
+    settings = _account(rt, account, "calcom")
+    if api_key_file is not None:
+        key = calcom_auth.read_key_file(api_key_file)
+    else:
+        key = click.prompt("Cal.com API key", hide_input=True)
+    user = calcom_auth.connect(
+        rt.settings.daemon.state_dir, account, key, session=new_session(),
+        endpoint=settings.endpoint,
+    )  # fmt: skip
+    click.echo(f"connected Cal.com account {account!r} as {user.username}")
     _print_calendars(account, [_calendar_view(c) for c in rt.providers[account].list_calendars()])
 
 

@@ -17,9 +17,9 @@ from calsync.api.views import status_view
 from calsync.cli._app import Runtime, log, main, pass_runtime, print_json
 from calsync.errors import InputError, NotFoundError
 from calsync.model import CalendarRef
-from calsync.scheduler.accounts import checked_refs
+from calsync.scheduler.accounts import checked_refs, webhook_secrets
 from calsync.scheduler.daemon import Daemon
-from calsync.scheduler.push import PushManager
+from calsync.scheduler.push import CalcomIntake, PushManager
 from calsync.scheduler.sync import SyncResult
 
 
@@ -48,9 +48,12 @@ def run(rt: Runtime) -> None:
             settings.path, host, port, len(daemon.scheduled),
         )  # fmt: skip
 
+    secrets = webhook_secrets(settings)
+    calcom = CalcomIntake(secrets, daemon.sync_account_now) if secrets else None
     services = Services(
-        rt.availability, rt.bookings, rt.clock, sync_now=daemon.sync_all_now, push=push
-    )
+        rt.availability, rt.bookings, rt.clock, sync_now=daemon.sync_all_now, push=push,
+        calcom=calcom,
+    )  # fmt: skip
     app = create_app(
         services, Authenticator(rt.store.api_keys, rt.clock), on_start=start, on_stop=daemon.stop
     )

@@ -6,6 +6,7 @@ value. Providers get their HTTP session injected from here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -13,15 +14,18 @@ from zoneinfo import ZoneInfo
 import requests
 
 from calsync.config import AccountSettings, Settings
-from calsync.errors import ConfigError
+from calsync.errors import CalsyncError, ConfigError
 from calsync.model import CalendarRef
 from calsync.providers.base import BookingWriter, Capability, Provider
+from calsync.providers.calcom import auth as calcom_auth
+from calsync.providers.calcom.provider import CalcomProvider
 from calsync.providers.google import auth as google_auth
 from calsync.providers.google.provider import GoogleProvider
 from calsync.providers.ics import IcsProvider
 from calsync.providers.outlook import auth as outlook_auth
 from calsync.providers.outlook.provider import OutlookProvider
 
+log = logging.getLogger(__name__)
 USER_AGENT = "calsync (+https://github.com/calsync/calsync)"
 
 
@@ -106,11 +110,37 @@ def _outlook(
     )
 
 
+def _calcom(
+    settings: Settings, account: AccountSettings, session: requests.Session
+) -> CalcomProvider:
+    path = calcom_auth.key_path(settings.daemon.state_dir, account.name)
+    return CalcomProvider(
+        partial(calcom_auth.load_api_key, path, account.name),
+        account=account.name,
+        session=session,
+        default_timezone=ZoneInfo(_zone_of_users(settings, account.name)),
+        endpoint=account.endpoint,
+    )
+
+
 _OPENERS: dict[str, Callable[[Settings, AccountSettings, requests.Session], Provider]] = {
     "ics": _ics,
     "google": _google,
     "outlook": _outlook,
+    "calcom": _calcom,
 }
+
+
+def webhook_secrets(settings: Settings) -> dict[str, str]:
+    """The inbound-webhook secret of each Cal.com account that has one (unreadable: skipped)."""
+    found: dict[str, str] = {}
+    for name, account in settings.accounts.items():
+        if account.provider == "calcom" and account.webhook_secret_file is not None:
+            try:
+                found[name] = calcom_auth.load_webhook_secret(account.webhook_secret_file, name)
+            except CalsyncError as err:
+                log.warning("push account=%s webhooks refused: %s", name, err.message)
+    return found
 
 
 def _zone_of_users(settings: Settings, account: str) -> str:

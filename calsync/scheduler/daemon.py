@@ -134,6 +134,13 @@ class Daemon:
             return False
         return True
 
+    def sync_account_now(self, account: str) -> int:
+        """Every calendar of one account syncs now; returns how many."""
+        refs = [ref for ref in self.scheduled if ref.account == account]
+        for ref in refs:
+            self.sync_now(ref)
+        return len(refs)
+
     def sync_all_now(self) -> int:
         """Move every calendar's next pass to now; returns how many calendars."""
         refs = self.scheduled

@@ -21,6 +21,7 @@ from calsync.clock import Clock
 from calsync.errors import CalsyncError
 from calsync.model import CalendarRef
 from calsync.providers.base import Capability, Provider, PushChannel, Subscriber
+from calsync.providers.calcom import webhooks as calcom_webhooks
 from calsync.store import Store
 
 log = logging.getLogger(__name__)
@@ -111,3 +112,24 @@ class PushManager:
         if provider is None or Capability.PUSH not in provider.capabilities:
             return None
         return provider  # type: ignore[return-value]
+
+
+class CalcomIntake:
+    """Cal.com's signed webhooks: verified (HMAC, per account secret), deduplicated, acted on.
+
+    Cal.com sends no channel id, so the signature itself tells which
+    account a delivery is for; that account's calendars sync now.
+    """
+
+    def __init__(self, secrets: Mapping[str, str], on_account_change: Callable[[str], int]) -> None:
+        self._secrets = dict(secrets)
+        self._on_change = on_account_change
+        self._recent = calcom_webhooks.RecentDeliveries()
+
+    def receive(self, body: bytes, signature: str | None) -> str:
+        """The account a genuine delivery is for; raises AuthError for anything unsigned."""
+        account = calcom_webhooks.account_for(body, signature, self._secrets)
+        delivery = calcom_webhooks.parse_delivery(body)
+        if self._recent.first_time(delivery.dedupe_key):
+            self._on_change(account)
+        return account
