@@ -518,7 +518,7 @@ def test_database_problem_never_shows_the_password() -> None:
             {"cal": {"provider": "calcom", "client_id": "x"}},
             [
                 "accounts.cal.client_id: not a calcom key; "
-                "calcom accounts take webhook_secret_file, endpoint"
+                "calcom accounts take webhook_secret_file, endpoint, include_pending, honour_slots"
             ],
         ),
         (

@@ -43,7 +43,7 @@ WEBHOOK_EVENTS = (*APPOINTMENT_EVENTS, "account.reauth_required", "sync.failed")
 _PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
     "google": ("client_secrets", "endpoint", "token_uri", "send_updates"),
     "outlook": ("client_id", "tenant", "endpoint", "authority"),
-    "calcom": ("webhook_secret_file", "endpoint"),
+    "calcom": ("webhook_secret_file", "endpoint", "include_pending", "honour_slots"),
     "ics": ("url", "timezone"),
 }
 _ALL_PROVIDER_KEYS = tuple(dict.fromkeys(k for keys in _PROVIDER_KEYS.values() for k in keys))
@@ -85,10 +85,10 @@ class AccountSettings:
     webhook_secret_file: Path | None = None  # calcom
     endpoint: str | None = None  # API base URL override
     token_uri: str | None = None  # google OAuth token URL override
-    send_updates: str = (
-        "none"  # google: who Google emails about booked events (all|externalOnly|none)
-    )
+    send_updates: str = "none"  # google: who gets Google's emails (all|externalOnly|none)
     authority: str | None = None  # outlook (msal) authority override
+    include_pending: bool = True  # calcom: bookings awaiting confirmation block time
+    honour_slots: bool = False  # calcom: times Cal.com itself would not offer block too
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +229,8 @@ def _account(name: str, t: _Table, base: Path) -> AccountSettings:
         token_uri=get("token_uri", _http_url, '"https://example.com/token"'),
         authority=get("authority", _http_url, '"https://example.com/common"'),
         send_updates=_send_updates(mine),
+        include_pending=mine.boolean("include_pending", True),
+        honour_slots=mine.boolean("honour_slots", False),
     )
 
 

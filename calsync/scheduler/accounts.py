@@ -120,6 +120,8 @@ def _calcom(
         session=session,
         default_timezone=ZoneInfo(_zone_of_users(settings, account.name)),
         endpoint=account.endpoint,
+        include_pending=account.include_pending,
+        honour_slots=account.honour_slots,
     )
 
 
