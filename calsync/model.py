@@ -328,3 +328,42 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """An event to announce, written in the transaction of the change it describes.
+
+    ``payload`` is the whole body: ``{"type", "timestamp", "data"}``;
+    ``endpoints`` are the webhook URLs subscribed to its type.
+    """
+
+    id: str
+    type: str
+    payload: Mapping[str, Any]
+    endpoints: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event on its way to one endpoint."""
+
+    id: int
+    event_id: str
+    type: str
+    endpoint: str
+    payload: Mapping[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointState:
+    url: str
+    backlog: int
+    failing_since: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = None

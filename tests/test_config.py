@@ -1025,3 +1025,22 @@ def test_example_toml_in_the_design_parses(tmp_path: Path) -> None:
     assert resource.rules.hours_on(date(2026, 12, 24)) == ()
     monday = date(2026, 12, 21)
     assert resource.rules.hours_on(monday) == (WallRange(540, 720), WallRange(780, 1020))
+
+
+def test_webhook_retry_schedules() -> None:
+    hook = {"url": "https://crm.example.com/h", "secret_file": "hook.secret"}
+    default = parse_config({"webhooks": [hook]}, Path("/etc/calsync"))
+    assert default.webhooks[0].retry[:3] == (
+        timedelta(seconds=5),
+        timedelta(seconds=30),
+        timedelta(minutes=2),
+    )
+    assert sum(default.webhooks[0].retry, timedelta()) > timedelta(hours=24)
+    short = parse_config({"webhooks": [{**hook, "retry": ["1s", "2s"]}]}, Path("/etc/calsync"))
+    assert short.webhooks[0].retry == (timedelta(seconds=1), timedelta(seconds=2))
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"webhooks": [{**hook, "retry": ["0s", "soon"]}]}, Path("/etc/calsync"))
+    assert caught.value.problems == [
+        "webhooks[0].retry[0]: must be longer than 0s",
+        'webhooks[0].retry[1]: "soon" is not a duration; write it like "30m" or "1h30m"',
+    ]

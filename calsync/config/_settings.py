@@ -31,12 +31,18 @@ from calsync.config._reader import (
     _show,
     _Table,
     _zone,
+    parse_duration,
 )
 from calsync.model import Resource
 
 DEFAULT_STATE_DIR = Path("/var/lib/calsync")
 PROVIDERS = ("google", "outlook", "calcom", "ics")
 SEND_UPDATES = ("none", "externalOnly", "all")
+# Standard Webhooks' advice: fast first, then backing off for a day (plus jitter)
+DEFAULT_RETRY = tuple(
+    timedelta(seconds=s)
+    for s in (5, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600)
+)
 APPOINTMENT_EVENTS = ("appointment.created", "appointment.cancelled", "appointment.rescheduled")
 WEBHOOK_EVENTS = (*APPOINTMENT_EVENTS, "account.reauth_required", "sync.failed")
 
@@ -96,6 +102,7 @@ class WebhookSettings:
     url: str
     secret_file: Path
     events: tuple[str, ...]
+    retry: tuple[timedelta, ...] = DEFAULT_RETRY  # waits between attempts, with jitter
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +268,7 @@ def _webhooks(root: _Table, base: Path) -> tuple[WebhookSettings, ...]:
 
 
 def _webhook(t: _Table, base: Path) -> WebhookSettings:
-    t.check_keys(("url", "secret_file", "events"))
+    t.check_keys(("url", "secret_file", "events", "retry"))
     url_like = '"https://crm.example.com/hooks/calsync"'
     secret = "give the path of a file holding the signing secret (whsec_...)"
     return WebhookSettings(
@@ -272,7 +279,31 @@ def _webhook(t: _Table, base: Path) -> WebhookSettings:
             "secret_file", Path(), lambda s: _resolve(s, base), '"x.secret"', secret
         ),
         events=_events(t),
+        retry=_retry(t),
     )
+
+
+def _retry(t: _Table) -> tuple[timedelta, ...]:
+    if "retry" not in t.data:
+        return DEFAULT_RETRY
+    listed = t.under("retry")
+    waits = [
+        listed.value(i, item, None, _positive_duration, '"30s"')
+        for i, item in t.items("retry", '["5s", "30s", "2m"]')
+    ]
+    found = tuple(w for w in waits if w is not None)
+    if t.data["retry"] == []:
+        t.problem(
+            "retry", 'is empty; leave it out for the default schedule, or list waits like "5s"'
+        )
+    return found or DEFAULT_RETRY
+
+
+def _positive_duration(text: str) -> timedelta:
+    value = parse_duration(text)
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
 
 
 def _events(t: _Table) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from calsync.store.calendars import CalendarRepo
 from calsync.store.channels import ChannelRepo
 from calsync.store.engine import READ_ONE, WRITE, make_engine
 from calsync.store.events import EventRepo
+from calsync.store.outbox import OutboxRepo
 
 
 class Store:
@@ -30,6 +31,7 @@ class Store:
         self.bookings = BookingRepo(self)
         self.api_keys = ApiKeyRepo(self)
         self.channels = ChannelRepo(self)
+        self.outbox = OutboxRepo(self)
 
     @classmethod
     def open(cls, url: str) -> Store:

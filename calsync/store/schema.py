@@ -187,3 +187,33 @@ push_channels = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_push_channels_calendar", "account", "calendar"),
 )
+
+# One row per (event, endpoint): the delivery state machine of the outbox.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False),
+    Column("endpoint", String(2048), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime),  # claimed by a dispatcher until then
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("event_id", "endpoint", name="uq_deliveries_event_endpoint"),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("url", String(2048), primary_key=True),
+    Column("failing_since", UTCDateTime),
+    Column("last_success", UTCDateTime),
+    Column("last_error", Text),
+    Column("disabled_at", UTCDateTime),
+    Column("disabled_reason", Text),
+)
