@@ -119,6 +119,8 @@ class AttendeeOut(_Out):
 class BookingOut(Span):
     id: str
     resource: str
+    start_utc: str
+    end_utc: str
     duration: int
     timezone: str
     status: str = Field(description="pending | confirmed | cancelled")

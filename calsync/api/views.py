@@ -12,28 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from calsync.api.spoken import spoken
-from calsync.model import (
-    WEEKDAYS,
-    AccountStatus,
-    Booking,
-    CalendarStatus,
-    Hold,
-    Resource,
-    TimeSpan,
-)
+from calsync.model import WEEKDAYS, AccountStatus, CalendarStatus, Resource, TimeSpan
 from calsync.scheduler.availability import FreeBusy, Freshness, Slots
+from calsync.views import booking_view, hold_view, iso, minutes, span_view
 
-
-def iso(value: datetime, tz: ZoneInfo) -> str:
-    return value.astimezone(tz).isoformat()
-
-
-def minutes(value: timedelta) -> int:
-    return int(value.total_seconds() // 60)
-
-
-def span_view(span: TimeSpan, tz: ZoneInfo) -> dict[str, str]:
-    return {"start": iso(span.start, tz), "end": iso(span.end, tz)}
+__all__ = ["booking_view", "hold_view"]  # re-exported: one import for every JSON view
 
 
 def _freshness(freshness: Freshness, tz: ZoneInfo) -> dict[str, Any]:
@@ -92,39 +75,6 @@ def resource_view(resource: Resource) -> dict[str, Any]:
         ],
         "check": [str(ref) for ref in resource.check],
         "book_into": str(resource.book_into) if resource.book_into else None,
-    }
-
-
-def booking_view(booking: Booking, tz: ZoneInfo) -> dict[str, Any]:
-    return {
-        "id": booking.id,
-        "resource": booking.resource,
-        **span_view(booking.span, tz),
-        "duration": minutes(booking.span.duration),
-        "timezone": tz.key,
-        "status": booking.status.value,
-        "attendee": {
-            "name": booking.attendee.name,
-            "phone": booking.attendee.phone,
-            "email": booking.attendee.email,
-        },
-        "notes": booking.notes,
-        "metadata": dict(booking.metadata),
-        "provider": dict(booking.provider),
-        "call_id": booking.call_id,
-        "cancel_reason": booking.cancel_reason,
-        "created_at": iso(booking.created_at, tz),
-        "updated_at": iso(booking.updated_at, tz),
-    }
-
-
-def hold_view(hold: Hold, tz: ZoneInfo) -> dict[str, Any]:
-    return {
-        "id": hold.id,
-        "resource": hold.resource,
-        **span_view(hold.span, tz),
-        "expires_at": iso(hold.expires_at, tz),
-        "call_id": hold.call_id,
     }
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,8 +29,17 @@ from calsync.errors import (
     NotFoundError,
     SlotUnavailableError,
 )
-from calsync.model import Attendee, Booking, BookingStatus, Hold, Resource, TimeSpan
+from calsync.model import (
+    Attendee,
+    Booking,
+    BookingStatus,
+    Hold,
+    OutboxEvent,
+    Resource,
+    TimeSpan,
+)
 from calsync.providers.base import BookingDraft, BookingWriter
+from calsync.scheduler.announce import CANCELLED, CREATED, RESCHEDULED, Announcer
 from calsync.scheduler.availability import Availability
 from calsync.scheduler.contacts import normalize_attendee
 from calsync.scheduler.slots import slot_problems
@@ -63,7 +72,9 @@ class BookingService:
         *,
         hold_ttl: timedelta,
         writers: Mapping[str, BookingWriter] | None = None,
+        announcer: Announcer | None = None,
     ) -> None:
+        self._announcer = announcer
         self._store = store
         self._availability = availability
         self._clock = clock
@@ -128,6 +139,8 @@ class BookingService:
             ledger.delete(self._freed_holds(ledger, request, span))
             self._check(resource, span, ledger, busy, ignore=())
             ledger.insert(new)
+            if writer is None:
+                self._emit(ledger, CREATED, ledger.get(new.id))
         if writer is None:
             return self._store.bookings.get(new.id), True
         return self._write(resource, writer, new), True
@@ -142,8 +155,8 @@ class BookingService:
         if writer is not None and resource.book_into is not None and booking.provider:
             writer.cancel(resource.book_into.calendar, booking.provider)
         return self._store.bookings.update(
-            booking_id, self._clock.now(), status=BookingStatus.CANCELLED.value,
-            cancel_reason=reason,
+            booking_id, self._clock.now(), self._announce(CANCELLED),
+            status=BookingStatus.CANCELLED.value, cancel_reason=reason,
         )  # fmt: skip
 
     def reschedule(self, booking_id: str, start: datetime) -> Booking:
@@ -155,12 +168,17 @@ class BookingService:
         span = _span(resource, start, booking.span.duration)
         now = self._clock.now()
         busy = self._busy(resource, span)
+        writer = self._writer(resource)
+        local = writer is None or resource.book_into is None or not booking.provider
         with self._reserving(resource, span, now) as ledger:
             self._check(resource, span, ledger, busy, ignore=(booking_id,))
             ledger.update(booking_id, span=span, block=_block(resource, span))
-        writer = self._writer(resource)
-        if writer is None or resource.book_into is None or not booking.provider:
+            if local:
+                self._emit(ledger, RESCHEDULED, ledger.get(booking_id), booking.span)
+        if local:
             return self._store.bookings.get(booking_id)
+        assert writer is not None
+        assert resource.book_into is not None
         draft = _draft(resource, booking.id, span, booking.attendee, booking.notes)
         try:
             refs = writer.reschedule(resource.book_into.calendar, booking.provider, draft)
@@ -168,7 +186,9 @@ class BookingService:
             old = booking.span
             self._store.bookings.update(booking_id, now, span=old, block=_block(resource, old))
             raise
-        return self._store.bookings.update(booking_id, now, provider=dict(refs))
+        return self._store.bookings.update(
+            booking_id, now, self._announce(RESCHEDULED, booking.span), provider=dict(refs)
+        )
 
     def get(self, booking_id: str) -> Booking:
         return self._store.bookings.get(booking_id)
@@ -258,8 +278,24 @@ class BookingService:
             self._store.bookings.release(new.id)
             raise
         return self._store.bookings.update(
-            new.id, self._clock.now(), status=BookingStatus.CONFIRMED.value, provider=dict(refs)
-        )
+            new.id, self._clock.now(), self._announce(CREATED),
+            status=BookingStatus.CONFIRMED.value, provider=dict(refs),
+        )  # fmt: skip
+
+    def _announce(
+        self, kind: str, previous: TimeSpan | None = None
+    ) -> Callable[[Booking], OutboxEvent] | None:
+        """The event builder for a change, or None when nobody listens."""
+        announcer = self._announcer
+        if announcer is None:
+            return None
+        return lambda booking: announcer.booking(kind, booking, previous)
+
+    def _emit(
+        self, ledger: Ledger, kind: str, booking: Booking, previous: TimeSpan | None = None
+    ) -> None:
+        if self._announcer is not None:
+            ledger.emit(self._announcer.booking(kind, booking, previous))
 
     def alternatives(self, resource_id: str, span: TimeSpan) -> list[TimeSpan]:
         """Up to three free slots of the same length near ``span``, in time order.

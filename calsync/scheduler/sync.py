@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -22,8 +22,9 @@ from calsync.errors import (
     ProviderAuthError,
     SyncRefusedError,
 )
-from calsync.model import CalendarRef, ChangeSummary, TimeSpan
+from calsync.model import CalendarRef, ChangeSummary, OutboxEvent, TimeSpan
 from calsync.providers.base import ChangeBatch, Provider
+from calsync.scheduler.announce import SYNC_FAILED_AFTER, Announcer
 from calsync.store import Store
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,9 @@ class SyncEngine:
         *,
         horizon_days: int,
         provider_names: Mapping[str, str] | None = None,
+        announcer: Announcer | None = None,
     ) -> None:
+        self._announcer = announcer
         self._store = store
         self._providers = providers
         self._clock = clock
@@ -155,18 +158,34 @@ class SyncEngine:
             )
 
     def _failed(self, ref: CalendarRef, err: CalsyncError, now: datetime) -> SyncResult:
-        failures = self._store.calendars.record_failure(ref, err.message, now)
+        failures = self._store.calendars.record_failure(
+            ref, err.message, now, self._announce_failure(ref, err.message)
+        )
         if isinstance(err, ProviderAuthError):
+            provider = self._provider_names.get(ref.account, "")
+            event = None
+            if self._announcer is not None and ref.account not in self._needs_reauth:
+                event = self._announcer.reauth_required(ref.account, provider, err.message)
             self._needs_reauth.add(ref.account)
             self._store.calendars.set_account_status(
-                ref.account, self._provider_names.get(ref.account, ""), "reauth_required",
-                err.message, now,
-            )  # fmt: skip
+                ref.account, provider, "reauth_required", err.message, now, event
+            )
         log.warning(
             "sync calendar=%s failed error=%s failures=%d message=%r",
             ref, err.code, failures, err.message,
         )  # fmt: skip
         return SyncResult(ref, error=err.message, failures=failures)
+
+    def _announce_failure(
+        self, ref: CalendarRef, message: str
+    ) -> Callable[[int], OutboxEvent | None] | None:
+        """``sync.failed`` once a calendar failed several passes in a row, not on every blip."""
+        announcer = self._announcer
+        if announcer is None:
+            return None
+        return lambda n: (
+            announcer.sync_failed(str(ref), message, n) if n == SYNC_FAILED_AFTER else None
+        )
 
     def _account_ok(self, account: str, now: datetime) -> None:
         if account in self._needs_reauth:

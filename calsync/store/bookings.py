@@ -12,7 +12,7 @@ the booking service does that inside the ledger.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +22,8 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select,
 from sqlalchemy.exc import IntegrityError
 
 from calsync.errors import NotFoundError, SlotUnavailableError
-from calsync.model import Attendee, Booking, BookingStatus, Hold, TimeSpan
+from calsync.model import Attendee, Booking, BookingStatus, Hold, OutboxEvent, TimeSpan
+from calsync.store.outbox import write_event
 from calsync.store.schema import UTCDateTime, bookings
 
 if TYPE_CHECKING:
@@ -103,10 +104,20 @@ class BookingRepo:
         with self._store.read() as conn:
             return [_to_booking(row) for row in conn.execute(query)]
 
-    def update(self, booking_id: str, now: datetime, **values: Any) -> Booking:
+    def update(
+        self,
+        booking_id: str,
+        now: datetime,
+        emit: Callable[[Booking], OutboxEvent] | None = None,
+        **values: Any,
+    ) -> Booking:
+        """Change a booking; ``emit`` builds the outbox event written in the same transaction."""
         with self._store.write() as conn:
             _update(conn, booking_id, now, values)
-            return _get(conn, booking_id)
+            booking = _get(conn, booking_id)
+            if emit is not None:
+                write_event(conn, emit(booking))
+            return booking
 
     def release_hold(self, hold_id: str) -> bool:
         """Delete a hold; False if there is no such (unexpired or expired) hold."""
@@ -170,6 +181,10 @@ class Ledger:
     def update(self, booking_id: str, **values: Any) -> None:
         with _guarded(self._conn):
             _update(self._conn, booking_id, self.now, values)
+
+    def emit(self, event: OutboxEvent) -> None:
+        """Announce a change of this transaction (it commits, or vanishes, with it)."""
+        write_event(self._conn, event)
 
 
 @contextmanager

@@ -6,7 +6,7 @@ batch of event changes (which also moves the cursor) lives in ``events``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Connection, Select, func, insert, or_, select, update
 
 from calsync.errors import NotFoundError
-from calsync.model import AccountStatus, CalendarRef, CalendarStatus, SyncCursor, TimeSpan
+from calsync.model import (
+    AccountStatus,
+    CalendarRef,
+    CalendarStatus,
+    OutboxEvent,
+    SyncCursor,
+    TimeSpan,
+)
+from calsync.store.outbox import write_event
 from calsync.store.schema import accounts, calendars, events, sync_state
 
 if TYPE_CHECKING:
@@ -80,8 +88,17 @@ class CalendarRepo:
         with self._store.read_one() as conn:
             return [row.last_success for row in conn.execute(_last_successes(tuple(refs)))]
 
-    def record_failure(self, ref: CalendarRef, error: str, at: datetime) -> int:
-        """Note a failed pass; the last good data and cursor stay. Returns consecutive failures."""
+    def record_failure(
+        self,
+        ref: CalendarRef,
+        error: str,
+        at: datetime,
+        announce: Callable[[int], OutboxEvent | None] | None = None,
+    ) -> int:
+        """Note a failed pass; the last good data and cursor stay. Returns consecutive failures.
+
+        ``announce(failures)`` may give an outbox event, written in the same transaction.
+        """
         with self._store.write() as conn:
             cal_id = self.id_of(conn, ref)
             conn.execute(
@@ -89,11 +106,15 @@ class CalendarRepo:
                 .where(sync_state.c.calendar_id == cal_id)
                 .values(last_attempt=at, last_error=error, failures=sync_state.c.failures + 1)
             )
-            return int(
+            failures = int(
                 conn.execute(
                     select(sync_state.c.failures).where(sync_state.c.calendar_id == cal_id)
                 ).scalar_one()
             )
+            event = announce(failures) if announce is not None else None
+            if event is not None:
+                write_event(conn, event)
+            return failures
 
     def statuses(self) -> list[CalendarStatus]:
         counts = (
@@ -122,13 +143,21 @@ class CalendarRepo:
             ]
 
     def set_account_status(
-        self, name: str, provider: str, status: str, detail: str | None, at: datetime
+        self,
+        name: str,
+        provider: str,
+        status: str,
+        detail: str | None,
+        at: datetime,
+        event: OutboxEvent | None = None,
     ) -> None:
         with self._store.write() as conn:
             values = {"provider": provider, "status": status, "detail": detail, "updated_at": at}
             done = conn.execute(update(accounts).where(accounts.c.name == name).values(**values))
             if done.rowcount == 0:
                 conn.execute(insert(accounts).values(name=name, **values))
+            if event is not None:
+                write_event(conn, event)
 
     def account_statuses(self) -> list[AccountStatus]:
         with self._store.read() as conn:
