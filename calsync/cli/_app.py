@@ -24,6 +24,7 @@ from calsync.config import Settings, find_config, load_config
 from calsync.errors import CalsyncError, StoreError
 from calsync.providers.base import Provider
 from calsync.scheduler.accounts import booking_writers, new_session, open_providers
+from calsync.scheduler.announce import Announcer
 from calsync.scheduler.availability import Availability
 from calsync.scheduler.booking import BookingService
 from calsync.scheduler.sync import SyncEngine
@@ -56,6 +57,10 @@ class Runtime:
         return open_providers(self.settings, new_session())
 
     @cached_property
+    def announcer(self) -> Announcer:
+        return Announcer(self.settings.webhooks, self.settings.resources, self.clock)
+
+    @cached_property
     def engine(self) -> SyncEngine:
         return SyncEngine(
             self.store,
@@ -63,6 +68,7 @@ class Runtime:
             self.clock,
             horizon_days=self.settings.daemon.horizon_days,
             provider_names={n: a.provider for n, a in self.settings.accounts.items()},
+            announcer=self.announcer,
         )
 
     @cached_property
@@ -82,6 +88,7 @@ class Runtime:
             self.clock,
             hold_ttl=self.settings.daemon.hold_ttl,
             writers=booking_writers(self.providers),
+            announcer=self.announcer,
         )
 
 
