@@ -1044,3 +1044,12 @@ def test_webhook_retry_schedules() -> None:
         "webhooks[0].retry[0]: must be longer than 0s",
         'webhooks[0].retry[1]: "soon" is not a duration; write it like "30m" or "1h30m"',
     ]
+
+
+def test_a_webhook_url_listed_twice_is_a_problem() -> None:
+    hook = {"url": "https://crm.example.com/h", "secret_file": "hook.secret"}
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"webhooks": [hook, hook]}, Path("/etc/calsync"))
+    assert caught.value.problems == [
+        "webhooks[1].url: https://crm.example.com/h is listed twice; merge the two entries"
+    ]

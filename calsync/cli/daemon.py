@@ -16,8 +16,9 @@ from calsync.api.services import Services
 from calsync.api.views import status_view
 from calsync.cli._app import Runtime, log, main, pass_runtime, print_json
 from calsync.errors import InputError, NotFoundError
+from calsync.events import Dispatcher
 from calsync.model import CalendarRef
-from calsync.scheduler.accounts import checked_refs, webhook_secrets
+from calsync.scheduler.accounts import checked_refs, new_session, webhook_secrets
 from calsync.scheduler.daemon import Daemon
 from calsync.scheduler.push import CalcomIntake, PushManager
 from calsync.scheduler.sync import SyncResult
@@ -41,12 +42,19 @@ def run(rt: Runtime) -> None:
         rt.engine, checked_refs(settings), settings.daemon.sync_interval, rt.clock, push
     )
 
+    dispatcher = Dispatcher(rt.store, settings.webhooks, rt.clock, session_factory=new_session)
+
     def start() -> None:
         daemon.start()
+        dispatcher.start()
         log.info(
             "calsync running config=%s listen=http://%s:%d calendars=%d",
             settings.path, host, port, len(daemon.scheduled),
         )  # fmt: skip
+
+    def stop() -> None:
+        dispatcher.stop()
+        daemon.stop()
 
     secrets = webhook_secrets(settings)
     calcom = CalcomIntake(secrets, daemon.sync_account_now) if secrets else None
@@ -55,7 +63,7 @@ def run(rt: Runtime) -> None:
         calcom=calcom,
     )  # fmt: skip
     app = create_app(
-        services, Authenticator(rt.store.api_keys, rt.clock), on_start=start, on_stop=daemon.stop
+        services, Authenticator(rt.store.api_keys, rt.clock), on_start=start, on_stop=stop
     )
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)

@@ -264,7 +264,13 @@ def _webhooks(root: _Table, base: Path) -> tuple[WebhookSettings, ...]:
         root.problem("webhooks", "expected a list of tables like [[webhooks]]")
         return ()
     listed = root.under("webhooks")
-    return tuple(_webhook(listed.table(i, item), base) for i, item in enumerate(value))
+    hooks = tuple(_webhook(listed.table(i, item), base) for i, item in enumerate(value))
+    seen: set[str] = set()
+    for index, hook in enumerate(hooks):
+        if hook.url and hook.url in seen:
+            listed.under(index).problem("url", f"{hook.url} is listed twice; merge the two entries")
+        seen.add(hook.url)
+    return hooks
 
 
 def _webhook(t: _Table, base: Path) -> WebhookSettings:

@@ -100,6 +100,16 @@ class OutboxRepo:
                     .values(locked_until=None)
                 )
 
+    def release_stale(self, now: datetime) -> int:
+        """Hand back every claim still running (only for a database one daemon owns)."""
+        with self._store.write() as conn:
+            done = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.status == PENDING, deliveries.c.locked_until > now)
+                .values(locked_until=None)
+            )
+            return int(done.rowcount)
+
     def _finish(self, delivery_id: int, **values: Any) -> None:
         with self._store.write() as conn:
             conn.execute(

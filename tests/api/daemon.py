@@ -89,6 +89,7 @@ class Daemon:
         self, directory: Path, database: str, hold_ttl: str = "5m", config: str | None = None
     ) -> None:
         self.dir = directory
+        self.database = database
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = directory / "config.toml"
