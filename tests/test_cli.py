@@ -265,3 +265,48 @@ def test_apikeys_are_shown_once_and_listed_by_prefix(config: Path) -> None:
     missing = cli(config, "apikey", "revoke", "zzzzzzzz")
     assert missing.exit_code == 1
     assert "no API key" in missing.output
+
+
+def test_webhooks_test_list_and_replay(config: Path) -> None:
+    import base64
+    import secrets
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from standardwebhooks import Webhook
+
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    received: list[dict[str, object]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(Webhook(secret).verify(body, dict(self.headers.items())))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    (config.parent / "hook.secret").write_text(secret + "\n")
+    config.write_text(CONFIG + f'\n[[webhooks]]\nurl = "{url}"\nsecret_file = "hook.secret"\n')
+    try:
+        tested = cli(config, "webhooks", "test", "127.0.0.1")
+        assert tested.exit_code == 0, tested.output
+        assert f"{url} answered 204" in tested.output
+        assert received[0]["type"] == "webhook.test"
+        cli(config, "sync")
+        cli(config, "book", "doc", "--start", "2026-12-14T09:00", "--name", "Ann")
+        (hook,) = json.loads(cli(config, "webhooks", "list", "--json").output)["webhooks"]
+        assert (hook["url"], hook["backlog"]) == (url, 1)  # no daemon runs here to send it
+        replayed = cli(config, "webhooks", "replay", "--since", "2020-01-01")
+        assert "queued 1 deliveries" in replayed.output
+        missing = cli(config, "webhooks", "test", "nowhere.example")
+        assert missing.exit_code == 1
+        assert "no webhook 'nowhere.example'" in missing.output
+    finally:
+        server.shutdown()
+        server.server_close()
