@@ -310,3 +310,14 @@ def test_webhooks_test_list_and_replay(config: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_json_logs_are_one_object_per_line(config: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "calsync.cli", "--config", str(config),
+         "--log-format", "json", "--log-level", "info", "sync"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert any("sync calendar=feed:primary" in entry["message"] for entry in lines)
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in lines)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from calsync import __version__
 from calsync.api import bookings, errors, lookups, push
 from calsync.api.auth import Authenticator
-from calsync.api.limits import BodyLimit
+from calsync.api.limits import BodyLimit, RequestLog
 from calsync.api.services import Services
 from calsync.api.views import slot_view
 from calsync.errors import CalsyncError, SlotUnavailableError
@@ -47,6 +47,7 @@ def create_app(
     app.state.services = services
     app.state.authenticator = authenticator
     app.add_middleware(BodyLimit)
+    app.add_middleware(RequestLog)
     errors.install(app, _alternatives)
     app.include_router(lookups.router)
     app.include_router(lookups.feed_router)

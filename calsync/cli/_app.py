@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import click
 
-from calsync import __version__
+from calsync import __version__, logs
 from calsync.clock import Clock, SystemClock
 from calsync.config import Settings, find_config, load_config
 from calsync.errors import CalsyncError, StoreError
@@ -130,19 +129,22 @@ class CalsyncGroup(click.Group):
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Log level (default: info for `run`, warning for other commands).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event: key=value text, or JSON.",
+)
 @click.version_option(__version__, prog_name="calsync")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, log_level: str | None) -> None:
+def main(
+    ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str
+) -> None:
     """calsync: a local availability cache and booking daemon for calendars."""
     if log_level is None:
         log_level = "info" if ctx.invoked_subcommand == "run" else "warning"
-    for noisy in ("alembic", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
-    )
+    logs.setup(log_level, log_format)
     ctx.obj = Runtime(config_path, SystemClock())
 
 

@@ -27,5 +27,7 @@ def daemon(
         yield running
     finally:
         assert running.stop() == 0, running.log
+        assert "csk_" not in running.log  # no API key ever reaches the log
+        assert "http method=GET path=/v1/resources" in running.log
         for _ in urls:  # drops the PostgreSQL schema
             pass

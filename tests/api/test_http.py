@@ -82,6 +82,15 @@ def test_healthz_needs_no_key(daemon: Daemon) -> None:
     assert requests.get(f"{daemon.url}/healthz", timeout=5).json() == {"status": "ok"}
 
 
+def test_every_response_carries_a_request_id(daemon: Daemon) -> None:
+    fresh = requests.get(f"{daemon.url}/healthz", timeout=5).headers["X-Request-ID"]
+    assert len(fresh) == 32
+    given = requests.get(f"{daemon.url}/healthz", headers={"X-Request-ID": "call-42"}, timeout=5)
+    assert given.headers["X-Request-ID"] == "call-42"
+    odd = requests.get(f"{daemon.url}/healthz", headers={"X-Request-ID": "a;b=c"}, timeout=5)
+    assert odd.headers["X-Request-ID"] != "a;b=c"  # only plain ids are taken over
+
+
 def test_missing_and_wrong_keys_are_401(daemon: Daemon) -> None:
     answer = requests.get(f"{daemon.url}/v1/resources", timeout=5)
     assert answer.status_code == 401
