@@ -28,6 +28,6 @@ def daemon(
     finally:
         assert running.stop() == 0, running.log
         assert "csk_" not in running.log  # no API key ever reaches the log
-        assert "http method=GET path=/v1/resources" in running.log
+        assert "http method=GET path=/healthz status=200" in running.log
         for _ in urls:  # drops the PostgreSQL schema
             pass
