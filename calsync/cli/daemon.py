@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -23,6 +26,8 @@ from calsync.scheduler.daemon import Daemon
 from calsync.scheduler.push import CalcomIntake, PushManager
 from calsync.scheduler.sync import SyncResult
 
+LEASE_SLACK = timedelta(seconds=30)  # a dead daemon's calendars move on within this
+
 
 @main.command()
 @pass_runtime
@@ -31,6 +36,9 @@ def run(rt: Runtime) -> None:
     settings = rt.settings
     host, port = settings.daemon.listen_host, settings.daemon.listen_port
     _check_port_free(host, port)
+    # several daemons may share one PostgreSQL: each calendar is synced by one at a time
+    rt.engine.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    rt.engine.lease_ttl = settings.daemon.sync_interval + LEASE_SLACK
     push = None
     if settings.daemon.public_url:
         push = PushManager(

@@ -30,7 +30,9 @@ WORKERS = 4
 FIRST_PASS_SPREAD = timedelta(seconds=5)
 REFRESH_JOB = "calendars"
 PUSH_JOB = "push"
-SERVICE_JOBS = (REFRESH_JOB, PUSH_JOB)
+REQUESTS_JOB = "requests"
+SERVICE_JOBS = (REFRESH_JOB, PUSH_JOB, REQUESTS_JOB)
+REQUESTS_EVERY = timedelta(seconds=2)
 PUSH_DELAY = timedelta(seconds=2)
 PUSH_REFRESH = timedelta(hours=1)
 
@@ -49,6 +51,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._running: set[CalendarRef] = set()
         self._again: set[CalendarRef] = set()  # asked for while running: one more pass
+        self._asked: set[CalendarRef] = set()  # the next pass was requested (a push)
         self._wanted = wanted
         self._interval = interval
         self._clock = clock
@@ -71,6 +74,13 @@ class Daemon:
             id=REFRESH_JOB,
             name="list calendars",
         )
+        if self._engine.instance is not None:  # syncs other instances asked this one for
+            self._scheduler.add_job(
+                self._forward_requests,
+                IntervalTrigger(seconds=REQUESTS_EVERY.total_seconds()),
+                id=REQUESTS_JOB,
+                name="requested syncs",
+            )
         if self._push is not None:  # shortly after start: the HTTP server must be listening
             push = self._push
             self._scheduler.add_job(
@@ -111,8 +121,11 @@ class Daemon:
         while again:
             with self._lock:
                 self._running.add(ref)
+            with self._lock:
+                requested = ref in self._asked
+                self._asked.discard(ref)
             try:
-                self._engine.sync(ref)
+                self._engine.sync(ref, requested=requested)
             finally:
                 with self._lock:
                     self._running.discard(ref)
@@ -125,6 +138,7 @@ class Daemon:
         False if the calendar is not scheduled.
         """
         with self._lock:
+            self._asked.add(ref)
             if ref in self._running:
                 self._again.add(ref)
                 return True
@@ -148,8 +162,13 @@ class Daemon:
             self.sync_now(ref)
         return len(refs)
 
+    def _forward_requests(self) -> None:
+        for ref in self._engine.requested():
+            self.sync_now(ref)
+
     def stop(self) -> None:
         if self._push is not None:
             self._push.close_all()
         self._scheduler.shutdown(wait=True)
+        self._engine.release_leases()  # the others take over without waiting
         log.info("scheduler stopped")

@@ -38,6 +38,7 @@ class SyncResult:
     full: bool = False
     error: str | None = None
     failures: int = 0
+    skipped: bool = False  # another daemon instance holds this calendar's lease
 
     @property
     def ok(self) -> bool:
@@ -73,8 +74,15 @@ class SyncEngine:
         horizon_days: int,
         provider_names: Mapping[str, str] | None = None,
         announcer: Announcer | None = None,
+        instance: str | None = None,
+        lease: timedelta = timedelta(minutes=5),
     ) -> None:
+        """``instance`` names this daemon among several sharing one database; with it,
+        each calendar is synced only by the instance holding its lease (``lease`` long,
+        renewed every pass, taken over once a dead instance's lease ran out)."""
         self._announcer = announcer
+        self.instance = instance
+        self.lease_ttl = lease
         self._store = store
         self._providers = providers
         self._clock = clock
@@ -112,9 +120,19 @@ class SyncEngine:
             return dict.fromkeys(known, ("", None))
         return {CalendarRef(account, i.id): (i.name, i.timezone) for i in infos}
 
-    def sync(self, ref: CalendarRef, *, full: bool = False) -> SyncResult:
-        """One pass over one calendar; never raises for provider or data trouble."""
+    def sync(self, ref: CalendarRef, *, full: bool = False, requested: bool = False) -> SyncResult:
+        """One pass over one calendar; never raises for provider or data trouble.
+
+        Under a lease held by another instance the pass is skipped; if it was
+        ``requested`` (a push), the owner is asked to sync instead.
+        """
         now = self._clock.now()
+        if self.instance is not None and not self._store.calendars.lease(
+            ref, self.instance, now, self.lease_ttl
+        ):
+            if requested:
+                self._store.calendars.request_sync(ref, now)
+            return SyncResult(ref, skipped=True)
         started = time.monotonic()
         try:
             summary, was_full = self._pass(ref, now, force_full=full)
@@ -186,6 +204,14 @@ class SyncEngine:
         return lambda n: (
             announcer.sync_failed(str(ref), message, n) if n == SYNC_FAILED_AFTER else None
         )
+
+    def release_leases(self) -> None:
+        if self.instance is not None:
+            self._store.calendars.release_leases(self.instance)
+
+    def requested(self) -> list[CalendarRef]:
+        """Calendars this instance holds that another instance asked to sync."""
+        return self._store.calendars.requested(self.instance) if self.instance else []
 
     def _account_ok(self, account: str, now: datetime) -> None:
         if account in self._needs_reauth:

@@ -7,7 +7,7 @@ batch of event changes (which also moves the cursor) lives in ``events``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,53 @@ class CalendarRepo:
             return []
         with self._store.read_one() as conn:
             return [row.last_success for row in conn.execute(_last_successes(tuple(refs)))]
+
+    def lease(self, ref: CalendarRef, owner: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the right to sync ``ref`` until ``now + ttl``; False if another
+        instance holds it. One conditional UPDATE: atomic on SQLite and PostgreSQL alike."""
+        with self._store.write() as conn:
+            cal_id = self.id_of(conn, ref)
+            done = conn.execute(
+                update(sync_state)
+                .where(
+                    sync_state.c.calendar_id == cal_id,
+                    or_(
+                        sync_state.c.lease_owner.is_(None),
+                        sync_state.c.lease_owner == owner,
+                        sync_state.c.lease_until < now,
+                    ),
+                )
+                .values(lease_owner=owner, lease_until=now + ttl, requested_at=None)
+            )
+            return done.rowcount == 1
+
+    def request_sync(self, ref: CalendarRef, now: datetime) -> None:
+        """Ask the lease owner (maybe another daemon) to sync ``ref`` soon."""
+        with self._store.write() as conn:
+            conn.execute(
+                update(sync_state)
+                .where(sync_state.c.calendar_id == self.id_of(conn, ref))
+                .values(requested_at=now)
+            )
+
+    def requested(self, owner: str) -> list[CalendarRef]:
+        """Calendars this instance holds whose sync someone asked for."""
+        query = (
+            select(calendars.c.account, calendars.c.calendar)
+            .join(sync_state, sync_state.c.calendar_id == calendars.c.id)
+            .where(sync_state.c.lease_owner == owner, sync_state.c.requested_at.is_not(None))
+        )
+        with self._store.read() as conn:
+            return [CalendarRef(r.account, r.calendar) for r in conn.execute(query)]
+
+    def release_leases(self, owner: str) -> None:
+        """Give up every lease (a clean shutdown): another instance takes over at once."""
+        with self._store.write() as conn:
+            conn.execute(
+                update(sync_state)
+                .where(sync_state.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
 
     def record_failure(
         self,

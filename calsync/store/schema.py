@@ -93,6 +93,9 @@ sync_state = Table(
     Column("last_success", UTCDateTime),
     Column("last_error", Text),
     Column("failures", Integer, nullable=False, default=0),  # consecutive
+    Column("lease_owner", String(64)),  # the daemon instance that syncs this calendar
+    Column("lease_until", UTCDateTime),
+    Column("requested_at", UTCDateTime),  # a push asked for a sync now (for the lease owner)
 )
 
 events = Table(

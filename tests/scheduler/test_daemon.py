@@ -39,13 +39,13 @@ class CountingEngine(SyncEngine):
         self._lock = threading.Lock()
         self.delay = 0.0
 
-    def sync(self, ref: CalendarRef, *, full: bool = False) -> SyncResult:
+    def sync(self, ref: CalendarRef, *, full: bool = False, requested: bool = False) -> SyncResult:
         with self._lock:
             self.running[ref] = self.running.get(ref, 0) + 1
             self.max_parallel = max(self.max_parallel, self.running[ref])
         time.sleep(self.delay)
         try:
-            return super().sync(ref, full=full)
+            return super().sync(ref, full=full, requested=requested)
         finally:
             with self._lock:
                 self.running[ref] -= 1

@@ -205,3 +205,30 @@ def test_a_failing_calendar_does_not_stop_the_others(
     results = [engine.sync(r) for r in (CalendarRef("office", "gone"), REF, team)]
     assert [r.ok for r in results] == [False, True, True]
     assert store.events.count(team) == 1
+
+
+def test_a_calendar_is_synced_by_the_instance_holding_its_lease(
+    db_url: str, provider: FakeProvider, clock: FrozenClock
+) -> None:
+    shared = Store.open(db_url)
+    shared.upgrade()
+    try:
+        one = SyncEngine(shared, {"office": provider}, clock, horizon_days=30, instance="one",
+                         lease=timedelta(minutes=5, seconds=30))  # fmt: skip
+        two = SyncEngine(shared, {"office": provider}, clock, horizon_days=30, instance="two",
+                         lease=timedelta(minutes=5, seconds=30))  # fmt: skip
+        one.resolve([REF])
+        assert one.sync(REF).ok
+        assert two.sync(REF).skipped
+        assert two.sync(REF, requested=True).skipped
+        assert one.requested() == [REF]  # the push reached the owner
+        clock.advance(timedelta(minutes=5))
+        assert one.sync(REF).ok  # the owner renews its lease
+        assert one.requested() == []
+        clock.advance(timedelta(minutes=5, seconds=31))  # the owner died: its lease ran out
+        assert two.sync(REF).ok
+        assert one.sync(REF).skipped
+        two.release_leases()  # a clean stop hands over at once
+        assert one.sync(REF).ok
+    finally:
+        shared.close()
