@@ -14,19 +14,23 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from calsync import __version__
-from calsync.api import bookings, errors, lookups, push
+from calsync.api import bookings, errors, health, lookups, push
 from calsync.api.auth import Authenticator
 from calsync.api.limits import BodyLimit, RequestLog
 from calsync.api.services import Services
 from calsync.api.views import slot_view
 from calsync.errors import CalsyncError, SlotUnavailableError
+from calsync.metrics import Metrics
 from calsync.model import TimeSpan
+from calsync.store import Store
 
 
 def create_app(
     services: Services,
     authenticator: Authenticator,
     *,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
     on_start: Callable[[], None] = lambda: None,
     on_stop: Callable[[], None] = lambda: None,
 ) -> FastAPI:
@@ -46,6 +50,8 @@ def create_app(
     )
     app.state.services = services
     app.state.authenticator = authenticator
+    app.state.store = store
+    app.state.metrics = metrics
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestLog)
     errors.install(app, _alternatives)
@@ -53,6 +59,7 @@ def create_app(
     app.include_router(lookups.feed_router)
     app.include_router(bookings.router)
     app.include_router(push.router)
+    app.include_router(health.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> JSONResponse:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from calsync.api.auth import require
@@ -23,7 +24,7 @@ from calsync.api.schemas import (
 )
 from calsync.api.services import Services, services
 from calsync.api.views import booking_view, hold_view
-from calsync.errors import InputError, NotFoundError
+from calsync.errors import ConflictError, InputError, NotFoundError, SlotUnavailableError
 from calsync.model import Attendee, Booking, Scope, TimeSpan, parse_instant
 from calsync.scheduler.booking import BookingRequest
 
@@ -59,6 +60,7 @@ def release_hold(hold_id: str, svc: Svc) -> Response:
 def create_booking(
     body: BookingIn,
     svc: Svc,
+    http: Request,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     if idempotency_key is None:
@@ -76,7 +78,18 @@ def create_booking(
         notes=body.notes,
         metadata=body.metadata,
     )
-    booking, created = svc.bookings.book(request, idempotency_key)
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        booking, created = svc.bookings.book(request, idempotency_key)
+        outcome = "created" if created else "replayed"
+    except (SlotUnavailableError, ConflictError, InputError):
+        outcome = "refused"
+        raise
+    finally:
+        metrics = http.app.state.metrics
+        if metrics is not None:
+            metrics.observe_booking(outcome, time.perf_counter() - started)
     return _booking(svc, booking, 201 if created else 200)
 
 

@@ -10,6 +10,9 @@ fighting over the GIL. Writes, which may wait on locks, run in threads.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,13 +51,15 @@ async def get_resource(resource_id: str, svc: Svc) -> JSONResponse:
 async def freebusy(
     resource_id: str,
     svc: Svc,
+    request: Request,
     start: Annotated[str | None, Query(description="ISO 8601; default now")] = None,
     end: Annotated[str | None, Query(description="ISO 8601; default start + 7 days")] = None,
     tz: Annotated[str | None, Query(description="IANA zone of returned times")] = None,
 ) -> JSONResponse:
     resource = svc.availability.resource(resource_id)
     zone = zone_or(resource, tz)
-    result = svc.availability.free_busy(resource_id, span_of(svc, resource, zone, start, end))
+    with observed(request, "freebusy"):
+        result = svc.availability.free_busy(resource_id, span_of(svc, resource, zone, start, end))
     return JSONResponse(freebusy_view(result, zone))
 
 
@@ -62,6 +67,7 @@ async def freebusy(
 async def slots(
     resource_id: str,
     svc: Svc,
+    request: Request,
     start: Annotated[str | None, Query(description="ISO 8601; default now")] = None,
     end: Annotated[str | None, Query(description="ISO 8601; default start + 7 days")] = None,
     duration: Annotated[int | None, Query(ge=1, le=24 * 60, description="minutes")] = None,
@@ -73,7 +79,8 @@ async def slots(
     zone = zone_or(resource, tz)
     length = timedelta(minutes=duration) if duration else None
     span = span_of(svc, resource, zone, start, end)
-    result = svc.availability.slots(resource_id, span, duration=length, limit=limit)
+    with observed(request, "slots"):
+        result = svc.availability.slots(resource_id, span, duration=length, limit=limit)
     now = svc.clock.now()
     return JSONResponse(slots_view(result, now=now, tz=zone, language=lang))
 
@@ -109,6 +116,16 @@ def calendar_feed(resource_id: str, svc: Svc, request: Request) -> Response:
         event.add("status", "CANCELLED" if booking.status.value == "cancelled" else "CONFIRMED")
         calendar.add_component(event)
     return Response(calendar.to_ical(), media_type="text/calendar; charset=utf-8")
+
+
+@contextmanager
+def observed(request: Request, kind: str) -> Iterator[None]:
+    """Time a lookup for /metrics (when metrics are on)."""
+    started = time.perf_counter()
+    yield
+    metrics = request.app.state.metrics
+    if metrics is not None:
+        metrics.observe_lookup(kind, time.perf_counter() - started)
 
 
 def zone_or(resource: Resource, name: str | None) -> ZoneInfo:

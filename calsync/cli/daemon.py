@@ -20,6 +20,7 @@ from calsync.api.views import status_view
 from calsync.cli._app import Runtime, log, main, pass_runtime, print_json
 from calsync.errors import InputError, NotFoundError
 from calsync.events import Dispatcher
+from calsync.metrics import Metrics
 from calsync.model import CalendarRef
 from calsync.scheduler.accounts import checked_refs, new_session, webhook_secrets
 from calsync.scheduler.daemon import Daemon
@@ -39,6 +40,8 @@ def run(rt: Runtime) -> None:
     # several daemons may share one PostgreSQL: each calendar is synced by one at a time
     rt.engine.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     rt.engine.lease_ttl = settings.daemon.sync_interval + LEASE_SLACK
+    metrics = Metrics(rt.store, rt.clock, endpoints=[hook.url for hook in settings.webhooks])
+    rt.engine.on_pass = metrics.observe_sync
     push = None
     if settings.daemon.public_url:
         push = PushManager(
@@ -71,8 +74,9 @@ def run(rt: Runtime) -> None:
         calcom=calcom,
     )  # fmt: skip
     app = create_app(
-        services, Authenticator(rt.store.api_keys, rt.clock), on_start=start, on_stop=stop
-    )
+        services, Authenticator(rt.store.api_keys, rt.clock), store=rt.store, metrics=metrics,
+        on_start=start, on_stop=stop,
+    )  # fmt: skip
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     )

@@ -83,6 +83,8 @@ class SyncEngine:
         self._announcer = announcer
         self.instance = instance
         self.lease_ttl = lease
+        # called after every pass with (calendar, seconds, error code or None): metrics
+        self.on_pass: Callable[[str, float, str | None], None] | None = None
         self._store = store
         self._providers = providers
         self._clock = clock
@@ -137,8 +139,10 @@ class SyncEngine:
         try:
             summary, was_full = self._pass(ref, now, force_full=full)
         except CalsyncError as err:
+            self._observe(ref, started, err.code)
             return self._failed(ref, err, now)
         self._account_ok(ref.account, now)
+        self._observe(ref, started, None)
         ms = (time.monotonic() - started) * 1000
         log.info(
             "sync calendar=%s full=%s added=%d changed=%d removed=%d ms=%.0f",
@@ -204,6 +208,10 @@ class SyncEngine:
         return lambda n: (
             announcer.sync_failed(str(ref), message, n) if n == SYNC_FAILED_AFTER else None
         )
+
+    def _observe(self, ref: CalendarRef, started: float, error: str | None) -> None:
+        if self.on_pass is not None:
+            self.on_pass(str(ref), time.monotonic() - started, error)
 
     def release_leases(self) -> None:
         if self.instance is not None:

@@ -405,3 +405,14 @@ def test_openapi_describes_the_api(daemon: Daemon) -> None:
         "/v1/bookings/{booking_id}/reschedule",
     ):
         assert path in spec["paths"]
+
+
+def test_readyz_and_metrics(daemon: Daemon, api: Client) -> None:
+    ready = requests.get(f"{daemon.url}/readyz", timeout=5)
+    assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+    api.get("/v1/resources/clinic/slots", limit=1)
+    text = requests.get(f"{daemon.url}/metrics", timeout=5).text
+    assert 'calsync_lookup_seconds_count{kind="slots"}' in text
+    assert 'calsync_sync_seconds_count{calendar="feed:primary"}' in text
+    assert 'calsync_sync_age_seconds{calendar="feed:primary"}' in text
+    assert "calsync_bookings_total" in text
