@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -136,10 +137,14 @@ class Daemon:
             text=True,
             env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
         )
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"calsync run exited: {self.process.communicate()[1]}")
+                self._reader.join(timeout=5)
+                raise AssertionError(f"calsync run exited: {self.current_log()}")
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).ok:
                     return
@@ -147,15 +152,28 @@ class Daemon:
                 time.sleep(0.1)
         raise AssertionError("calsync run did not answer /healthz within 30 s")
 
-    def stop(self) -> int:
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            self._lines.append(line)
+        process.stderr.close()
+
+    def current_log(self) -> str:
+        """What the running daemon logged so far."""
+        return "".join(self._lines)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Stop the daemon (SIGTERM, or e.g. SIGKILL) and collect its log in ``log``."""
         assert self.process is not None
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
         try:
-            _, self.log = self.process.communicate(timeout=20)
+            self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, self.log = self.process.communicate()
+            self.process.wait()
+        self._reader.join(timeout=10)
+        self.log = self.current_log()
         return self.process.returncode
 
     def wait_synced(self, headers: dict[str, str]) -> None:

@@ -168,9 +168,7 @@ def test_sigkill_mid_stream_loses_nothing(daemon: Daemon, receiver: Receiver) ->
     receiver.delay = 0.3  # deliveries take a while: the kill lands while some are pending
     made = [book(daemon, token, hour) for hour in range(6, 18)]
     assert wait_for(lambda: len(receiver.verified) >= 2, 10)
-    assert daemon.process is not None
-    daemon.process.send_signal(signal.SIGKILL)
-    daemon.process.communicate(timeout=10)
+    daemon.stop(signal.SIGKILL)
     seen_before = len(receiver.verified)
     assert seen_before < len(made)  # the kill really was mid-stream
     receiver.delay = 0.0
