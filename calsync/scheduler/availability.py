@@ -8,7 +8,6 @@ calendar has never synced).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +20,7 @@ from calsync.scheduler.slots import find_slots
 from calsync.store import Store
 
 MAX_RANGE = timedelta(days=62)
-FRESHNESS_CACHE = 1.0  # seconds; as_of may lag a sync by this much
+FRESHNESS_CACHE = timedelta(seconds=1)  # as_of may lag a sync by this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +59,7 @@ class Availability:
         self._resources = resources
         self._clock = clock
         self._stale_after = 2 * sync_interval
-        self._last_sync: dict[str, tuple[float, list[datetime | None]]] = {}
+        self._last_sync: dict[str, tuple[datetime, list[datetime | None]]] = {}
 
     def resources(self) -> list[Resource]:
         return [self._resources[key] for key in sorted(self._resources)]
@@ -127,11 +126,12 @@ class Availability:
 
     def _last_successes(self, resource: Resource) -> list[datetime | None]:
         """The check calendars' last successful syncs, re-read at most once a second."""
+        now = self._clock.now()
         cached = self._last_sync.get(resource.id)
-        if cached is not None and time.monotonic() - cached[0] < FRESHNESS_CACHE:
+        if cached is not None and timedelta(0) <= now - cached[0] < FRESHNESS_CACHE:
             return cached[1]
         successes = self._store.calendars.last_successes(resource.check)
-        self._last_sync[resource.id] = (time.monotonic(), successes)
+        self._last_sync[resource.id] = (now, successes)
         return successes
 
 

@@ -37,6 +37,13 @@ PUSH_DELAY = timedelta(seconds=2)
 PUSH_REFRESH = timedelta(hours=1)
 
 
+def job_trigger(interval: timedelta) -> IntervalTrigger:
+    """Every ``interval``, moved by up to 30 s of jitter (a tenth for short intervals), so
+    calendars do not all hit their providers at once, and none waits past interval + 30 s."""
+    jitter = min(30, int(interval.total_seconds() / 10))
+    return IntervalTrigger(seconds=interval.total_seconds(), jitter=jitter or None)
+
+
 class Daemon:
     def __init__(
         self,
@@ -102,11 +109,10 @@ class Daemon:
         current = {str(ref) for ref in self.scheduled}
         new = [ref for ref in self._engine.resolve(self._wanted) if str(ref) not in current]
         now = self._clock.now()
-        jitter = min(30, int(self._interval.total_seconds() / 10))
         for i, ref in enumerate(new):
             self._scheduler.add_job(
                 self._run,
-                IntervalTrigger(seconds=self._interval.total_seconds(), jitter=jitter),
+                job_trigger(self._interval),
                 args=[ref],
                 id=str(ref),
                 name=f"sync {ref}",
