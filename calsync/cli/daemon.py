@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import sys
+import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -13,6 +16,7 @@ from typing import Any
 import click
 import uvicorn
 
+from calsync import systemd
 from calsync.api.app import create_app
 from calsync.api.auth import Authenticator
 from calsync.api.services import Services
@@ -55,7 +59,11 @@ def run(rt: Runtime) -> None:
 
     dispatcher = Dispatcher(rt.store, settings.webhooks, rt.clock, session_factory=new_session)
 
+    loops: list[asyncio.AbstractEventLoop] = []
+    watchdog = systemd.Watchdog(lambda: bool(loops) and systemd.loop_responds(loops[0]))
+
     def start() -> None:
+        loops.append(asyncio.get_running_loop())
         daemon.start()
         dispatcher.start()
         log.info(
@@ -64,6 +72,8 @@ def run(rt: Runtime) -> None:
         )  # fmt: skip
 
     def stop() -> None:
+        systemd.stopping("draining requests, stopping syncs and deliveries")
+        watchdog.stop()
         dispatcher.stop()
         daemon.stop()
 
@@ -84,8 +94,24 @@ def run(rt: Runtime) -> None:
     # handler it found: make that a no-op so a clean stop exits 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: None)
+    threading.Thread(
+        target=_announce_ready, args=(server, watchdog, f"{host}:{port}", daemon), daemon=True
+    ).start()
     server.run()
     log.info("calsync stopped")
+
+
+def _announce_ready(
+    server: uvicorn.Server, watchdog: systemd.Watchdog, listen: str, daemon: Daemon
+) -> None:
+    """READY=1 for systemd once uvicorn listens (the store is migrated and the first sync
+    passes are under way by then), then the watchdog pings while the event loop answers."""
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    systemd.ready(f"listening on http://{listen}, {len(daemon.scheduled)} calendars")
+    watchdog.start()
 
 
 def _check_port_free(host: str, port: int) -> None:
