@@ -302,6 +302,7 @@ def test_webhooks_test_list_and_replay(config: Path) -> None:
         cli(config, "book", "doc", "--start", "2026-12-14T09:00", "--name", "Ann")
         (hook,) = json.loads(cli(config, "webhooks", "list", "--json").output)["webhooks"]
         assert (hook["url"], hook["backlog"]) == (url, 1)  # no daemon runs here to send it
+        assert f"webhook {url}  active  backlog 1" in cli(config, "status").output
         replayed = cli(config, "webhooks", "replay", "--since", "2020-01-01")
         assert "queued 1 deliveries" in replayed.output
         missing = cli(config, "webhooks", "test", "nowhere.example")

@@ -172,13 +172,19 @@ def _print_sync_summary(results: list[SyncResult]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_runtime
 def status(rt: Runtime, as_json: bool) -> None:
-    """Show each account and calendar: last sync, age, last error, events."""
+    """Show each account and calendar (last sync, age, last error, events) and webhook backlog."""
     view = status_view(
         rt.store.calendars.account_statuses(),
         rt.store.calendars.statuses(),
         now=rt.clock.now(),
         stale_after=2 * rt.settings.daemon.sync_interval,
     )
+    hooks = rt.store.outbox.endpoints([hook.url for hook in rt.settings.webhooks])
+    view["webhooks"] = [
+        {"url": h.url, "backlog": h.backlog, "last_error": h.last_error,
+         "disabled_reason": h.disabled_reason}
+        for h in hooks
+    ]  # fmt: skip
     if as_json:
         print_json(view)
         return
@@ -190,6 +196,9 @@ def status(rt: Runtime, as_json: bool) -> None:
         click.echo("no calendar has been synced yet; run `calsync sync` or `calsync run`")
     for cal in view["calendars"]:
         click.echo(_status_line(cal))
+    for hook in view["webhooks"]:
+        state = f"DISABLED: {hook['disabled_reason']}" if hook["disabled_reason"] else "active"
+        click.echo(f"webhook {hook['url']}  {state}  backlog {hook['backlog']}")
 
 
 def _status_line(cal: dict[str, Any]) -> str:
