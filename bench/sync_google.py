@@ -16,13 +16,13 @@ import random
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 VIENNA = ZoneInfo("Europe/Vienna")
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -62,11 +62,6 @@ def _event(event_id: str, rng: random.Random) -> dict[str, object]:
             "end": {"dateTime": end.isoformat()}}  # fmt: skip
 
 
-def sync_all(engine: object, refs: list[object], workers: int = 4) -> list[object]:
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(engine.sync, refs))  # type: ignore[attr-defined]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calendars", type=int, default=200)
@@ -74,6 +69,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=2000)
     args = parser.parse_args()
 
+    from _sync import measure
     from google.oauth2.credentials import Credentials
 
     from calsync.clock import SystemClock
@@ -96,30 +92,7 @@ def main() -> None:
     engine = SyncEngine(store, {"bench": provider}, SystemClock(), horizon_days=90)
     refs = engine.resolve([CalendarRef("bench", f"cal{n:04d}") for n in range(args.calendars)])
     try:
-        wall, cpu = time.perf_counter(), time.process_time()
-        results = sync_all(engine, refs)
-        failed = [r.error for r in results if not r.ok]  # type: ignore[attr-defined]
-        assert not failed, failed[:3]
-        stored = sum(store.events.count(r) for r in refs)  # type: ignore[arg-type]
-        print(f"full sync:        {time.perf_counter() - wall:6.1f} s wall, "
-              f"{time.process_time() - cpu:6.1f} s CPU, {stored} events stored")  # fmt: skip
-        ours.send("requests")
-        before = ours.recv()
-        wall = time.perf_counter()
-        sync_all(engine, refs)
-        ours.send("requests")
-        per_calendar = (ours.recv() - before) / len(refs)
-        print(f"unchanged pass:   {time.perf_counter() - wall:6.1f} s wall, "
-              f"{per_calendar:.2f} requests per calendar (goal 1)")  # fmt: skip
-        ours.send(("change", args.changes))
-        ours.recv()
-        wall, cpu = time.perf_counter(), time.process_time()
-        results = sync_all(engine, refs)
-        cpu_used = time.process_time() - cpu
-        changed = sum(r.summary.added + r.summary.changed for r in results)  # type: ignore[attr-defined]
-        per_event = cpu_used / max(changed, 1) * 1e6
-        print(f"incremental pass: {time.perf_counter() - wall:6.1f} s wall, {changed} events "
-              f"changed, {per_event:6.0f} µs CPU per changed event")  # fmt: skip
+        measure(engine, store, refs, ours, args.changes)
     finally:
         provider.close()
         ours.send("stop")

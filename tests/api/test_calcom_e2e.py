@@ -4,16 +4,15 @@ Cal.com's signed webhooks moving syncs forward, and bookings written through Cal
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 import pytest
 import requests
 
 from calsync.providers.calcom.webhooks import signature_of
-from tests.api.daemon import VIENNA, Daemon
+from tests.api.daemon import VIENNA, Daemon, wait_for
 from tests.fakes.calcom_server import FakeCalcom
 
 SECRET = "whook-secret-for-tests"
@@ -57,15 +56,6 @@ DAY = weekday(3)
 
 def at(hhmm: str, day: date = DAY) -> datetime:
     return datetime.fromisoformat(f"{day.isoformat()}T{hhmm}").replace(tzinfo=VIENNA)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture(scope="module")

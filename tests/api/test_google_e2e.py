@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 import requests
 
-from tests.api.daemon import VIENNA, Daemon
+from tests.api.daemon import VIENNA, Daemon, wait_for
 from tests.fakes.google_server import FakeGoogle
 
 CONFIG = """
@@ -45,15 +45,6 @@ hours.fri = ["08:00-18:00"]
 hours.sat = ["08:00-18:00"]
 hours.sun = ["08:00-18:00"]
 """
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def day(offset: int) -> str:
