@@ -36,12 +36,12 @@ class Runtime:
     """The objects a command needs, built on first use from one config file."""
 
     def __init__(self, config_path: str | None, clock: Clock) -> None:
-        self._config_path = config_path
+        self.config_path = config_path
         self.clock = clock
 
     @cached_property
     def settings(self) -> Settings:
-        return load_config(find_config(self._config_path))
+        return load_config(find_config(self.config_path))
 
     @cached_property
     def store(self) -> Store:

@@ -22,11 +22,18 @@ from calsync.api.auth import Authenticator
 from calsync.api.services import Services
 from calsync.api.views import status_view
 from calsync.cli._app import Runtime, log, main, pass_runtime, print_json
-from calsync.errors import InputError, NotFoundError
+from calsync.config import find_config, load_config
+from calsync.errors import ConfigError, InputError, NotFoundError
 from calsync.events import Dispatcher
 from calsync.metrics import Metrics
 from calsync.model import CalendarRef
-from calsync.scheduler.accounts import checked_refs, new_session, webhook_secrets
+from calsync.scheduler.accounts import (
+    booking_writers,
+    checked_refs,
+    new_session,
+    open_providers,
+    webhook_secrets,
+)
 from calsync.scheduler.daemon import Daemon
 from calsync.scheduler.push import CalcomIntake, PushManager
 from calsync.scheduler.sync import SyncResult
@@ -62,10 +69,19 @@ def run(rt: Runtime) -> None:
     loops: list[asyncio.AbstractEventLoop] = []
     watchdog = systemd.Watchdog(lambda: bool(loops) and systemd.loop_responds(loops[0]))
 
+    def reload() -> None:
+        systemd.reloading()
+        _reload(rt, daemon, dispatcher, metrics, push, calcom)
+        systemd.ready(f"listening on http://{host}:{port}, {len(daemon.scheduled)} calendars")
+
     def start() -> None:
-        loops.append(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        loops.append(loop)
         daemon.start()
         dispatcher.start()
+        loop.add_signal_handler(  # the reload waits on providers: not on the event loop
+            signal.SIGHUP, lambda: threading.Thread(target=reload, daemon=True).start()
+        )
         log.info(
             "calsync running config=%s listen=http://%s:%d calendars=%d",
             settings.path, host, port, len(daemon.scheduled),
@@ -99,6 +115,56 @@ def run(rt: Runtime) -> None:
     ).start()
     server.run()
     log.info("calsync stopped")
+
+
+RESTART_KEYS = (
+    "listen_host",
+    "listen_port",
+    "database",
+    "state_dir",
+    "sync_interval",
+    "public_url",
+)
+
+
+def _reload(
+    rt: Runtime,
+    daemon: Daemon,
+    dispatcher: Dispatcher,
+    metrics: Metrics,
+    push: PushManager | None,
+    calcom: CalcomIntake | None,
+) -> None:
+    """SIGHUP: read config.toml again and switch resources, accounts and webhooks over
+    without dropping a request; a bad file is refused and the running config kept."""
+    try:
+        new = load_config(find_config(rt.config_path))
+        providers = open_providers(new, new_session())
+    except ConfigError as err:
+        log.error("config reload refused, the running config stays: %s", "; ".join(err.problems))
+        return
+    names = {name: account.provider for name, account in new.accounts.items()}
+    rt.availability.use(new.resources)
+    rt.announcer.use(new.webhooks, new.resources)
+    rt.engine.use_providers(providers, names)
+    rt.bookings.use_writers(booking_writers(providers))
+    dispatcher.use(new.webhooks)
+    metrics.set_endpoints([hook.url for hook in new.webhooks])
+    if push is not None:
+        push.use(providers, names)
+    if calcom is not None:
+        calcom.use(webhook_secrets(new))
+    old, rt.settings, rt.providers = rt.settings, new, providers
+    daemon.use_wanted(checked_refs(new))
+    log.info(
+        "config reloaded resources=%d accounts=%d webhooks=%d",
+        len(new.resources), len(new.accounts), len(new.webhooks),
+    )  # fmt: skip
+    changed = [k for k in RESTART_KEYS if getattr(new.daemon, k) != getattr(old.daemon, k)]
+    if changed:
+        log.warning(
+            "config reload: daemon.%s changed; restart calsync to apply", ", daemon.".join(changed)
+        )
 
 
 def _announce_ready(

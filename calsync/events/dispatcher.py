@@ -106,6 +106,15 @@ class Dispatcher:
 
     # --- lifecycle ---------------------------------------------------------------------
 
+    def use(self, webhooks: Sequence[WebhookSettings]) -> None:
+        """Deliver to another set of endpoints from now on (a config reload)."""
+        hooks: dict[str, WebhookSettings] = {}
+        for hook in webhooks:
+            hooks.setdefault(hook.url, hook)
+        with self._lock:
+            self._hooks = hooks
+            self._unknown.clear()
+
     def start(self) -> None:
         """Deliver in the background until ``stop()``."""
         if self._thread is not None:

@@ -36,6 +36,10 @@ class Announcer:
         self._resources = resources
         self._clock = clock
 
+    def use(self, webhooks: Sequence[WebhookSettings], resources: Mapping[str, Resource]) -> None:
+        """Announce to other endpoints, about other resources, from now on (a reload)."""
+        self._webhooks, self._resources = tuple(webhooks), resources
+
     def event(self, kind: str, data: Mapping[str, Any]) -> OutboxEvent:
         now = self._clock.now()
         payload = {"type": kind, "timestamp": iso(now, UTC), "data": dict(data)}

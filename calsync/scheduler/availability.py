@@ -61,6 +61,11 @@ class Availability:
         self._stale_after = 2 * sync_interval
         self._last_sync: dict[str, tuple[datetime, list[datetime | None]]] = {}
 
+    def use(self, resources: Mapping[str, Resource]) -> None:
+        """Serve another set of resources from now on (a config reload)."""
+        self._resources = resources
+        self._last_sync = {}
+
     def resources(self) -> list[Resource]:
         return [self._resources[key] for key in sorted(self._resources)]
 

@@ -81,6 +81,10 @@ class BookingService:
         self._hold_ttl = hold_ttl
         self._writers = writers or {}
 
+    def use_writers(self, writers: Mapping[str, BookingWriter]) -> None:
+        """Write through other providers from now on (a config reload)."""
+        self._writers = writers
+
     # --- holds ------------------------------------------------------------------------
 
     def hold(

@@ -121,6 +121,15 @@ class Daemon:
         if new and self._scheduler.running:
             log.info("scheduler added calendars=%s", ",".join(map(str, new)))
 
+    def use_wanted(self, wanted: list[CalendarRef]) -> None:
+        """Sync another set of calendars from now on (a config reload)."""
+        self._wanted = wanted
+        keep = {str(ref) for ref in self._engine.resolve(wanted)}
+        for ref in self.scheduled:
+            if str(ref) not in keep:
+                self._scheduler.remove_job(str(ref))
+        self.refresh()
+
     def _run(self, ref: CalendarRef) -> None:
         """One pass, and another right after if a change was announced during it."""
         again = True

@@ -46,6 +46,9 @@ class PushManager:
         self._public_url = public_url.rstrip("/")
         self._on_change = on_change
 
+    def use(self, providers: Mapping[str, Provider], provider_names: Mapping[str, str]) -> None:
+        self._providers, self._names = providers, provider_names
+
     def refresh(self, wanted: Iterable[CalendarRef]) -> None:
         """Make sure every wanted calendar has a channel that lives another day; close the rest."""
         wanted = {ref for ref in wanted if self._subscriber(ref.account) is not None}
@@ -125,6 +128,9 @@ class CalcomIntake:
         self._secrets = dict(secrets)
         self._on_change = on_account_change
         self._recent = calcom_webhooks.RecentDeliveries()
+
+    def use(self, secrets: Mapping[str, str]) -> None:
+        self._secrets = dict(secrets)
 
     def receive(self, body: bytes, signature: str | None) -> str:
         """The account a genuine delivery is for; raises AuthError for anything unsigned."""

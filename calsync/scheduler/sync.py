@@ -213,6 +213,13 @@ class SyncEngine:
         if self.on_pass is not None:
             self.on_pass(str(ref), time.monotonic() - started, error)
 
+    def use_providers(
+        self, providers: Mapping[str, Provider], provider_names: Mapping[str, str]
+    ) -> None:
+        """Sync through other providers from now on (a config reload); passes under way
+        finish with the ones they started with."""
+        self._providers, self._provider_names = providers, provider_names
+
     def release_leases(self) -> None:
         if self.instance is not None:
             self._store.calendars.release_leases(self.instance)

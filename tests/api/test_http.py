@@ -416,3 +416,31 @@ def test_readyz_and_metrics(daemon: Daemon, api: Client) -> None:
     assert 'calsync_sync_seconds_count{calendar="feed:primary"}' in text
     assert 'calsync_sync_age_seconds{calendar="feed:primary"}' in text
     assert "calsync_bookings_total" in text
+
+
+def test_sighup_reloads_the_config_or_keeps_it(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import signal
+
+    from tests.api.daemon import wait_for
+
+    directory = tmp_path_factory.mktemp("reload")
+    running = Daemon(directory, f"sqlite:///{directory}/calsync.db")
+    running.start()
+    try:
+        client = Client(running, running.key("read"))
+        assert running.process is not None
+
+        def resources() -> list[str]:
+            return [r["id"] for r in client.get("/v1/resources").json()["resources"]]
+
+        original = running.config.read_text()
+        running.config.write_text(original.replace("[resources.studio]", "[resources.loft]"))
+        running.process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: resources() == ["clinic", "loft"], 10)
+        running.config.write_text(original.replace('duration = "30m"', 'duration = "30"'))
+        running.process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "config reload refused" in running.current_log(), 10)
+        assert "resources.clinic.duration" in running.current_log()
+        assert resources() == ["clinic", "loft"]  # the running config stays
+    finally:
+        assert running.stop() == 0
