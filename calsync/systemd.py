@@ -121,7 +121,8 @@ class Watchdog:
 
     ``interval`` defaults to ``watchdog_interval()``; without one, ``start()``
     does nothing. A check that fails, raises or hangs means no ping, so
-    systemd restarts the service after ``WatchdogSec=``.
+    systemd restarts the service after ``WatchdogSec=``. One use: after
+    ``stop()``, ``start()`` does nothing (a late start cannot outlive a stop).
     """
 
     def __init__(self, healthy: Callable[[], bool], interval: float | None = None) -> None:
@@ -137,16 +138,15 @@ class Watchdog:
 
     def start(self) -> bool:
         """Start pinging (the first check runs at once); False when no watchdog is wanted."""
-        if self._interval is None or self._thread is not None:
+        if self._interval is None or self._thread is not None or self._stop.is_set():
             return False
-        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="calsync-watchdog", daemon=True)
         self._thread.start()
         log.info("systemd watchdog started ping_every=%.1fs", self._interval)
         return True
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Stop pinging: no ping is sent after this returns.
+        """Stop pinging (at most a ping already under way still arrives).
 
         Waits at most ``timeout`` for the thread, so it may be called from the
         event loop that a running health check is waiting on.

@@ -225,6 +225,7 @@ def test_stop_returns_while_a_check_hangs_and_no_ping_follows(fake_systemd: Fake
     assert time.monotonic() - started < 1.0
     release.set()  # the hung check now says healthy: too late to ping
     assert _pings_within(fake_systemd, 0.3) == []
+    assert watchdog.start() is False  # stopped for good
 
 
 def test_the_watchdog_takes_its_period_from_systemd(
