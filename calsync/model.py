@@ -158,11 +158,6 @@ class CalendarRef:
     def is_wildcard(self) -> bool:
         return self.calendar == "*"
 
-    def matches(self, other: CalendarRef) -> bool:
-        return self.account == other.account and (
-            self.is_wildcard or self.calendar == other.calendar
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class WallRange:

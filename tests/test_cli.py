@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from calsync.cli import main
+from calsync.store import Store
 
 FEED = """BEGIN:VCALENDAR
 VERSION:2.0
@@ -303,6 +305,13 @@ def test_webhooks_test_list_and_replay(config: Path) -> None:
         (hook,) = json.loads(cli(config, "webhooks", "list", "--json").output)["webhooks"]
         assert (hook["url"], hook["backlog"]) == (url, 1)  # no daemon runs here to send it
         assert f"webhook {url}  active  backlog 1" in cli(config, "status").output
+        store = Store.open(f"sqlite:///{config.parent}/state/calsync.db")
+        store.outbox.disable(url, "the endpoint answered 410 Gone", datetime.now(UTC))
+        store.close()
+        assert "DISABLED" in cli(config, "status").output
+        enabled = cli(config, "webhooks", "enable", url)
+        assert enabled.exit_code == 0, enabled.output
+        assert f"webhook {url}  active" in cli(config, "status").output
         replayed = cli(config, "webhooks", "replay", "--since", "2020-01-01")
         assert "queued 1 deliveries" in replayed.output
         missing = cli(config, "webhooks", "test", "nowhere.example")

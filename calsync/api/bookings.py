@@ -36,11 +36,19 @@ WRITE = [Depends(require(Scope.WRITE))]
 
 
 @router.post("/v1/holds", status_code=201, dependencies=WRITE, response_model=HoldOut)
-def create_hold(body: HoldIn, svc: Svc) -> JSONResponse:
+def create_hold(body: HoldIn, svc: Svc, http: Request) -> JSONResponse:
     resource = svc.availability.resource(body.resource)
     start = parse_instant(body.start, resource.timezone, name="start")
     duration = _minutes(body.duration)
-    hold = svc.bookings.hold(resource.id, start, duration, body.call_id)
+    metrics = http.app.state.metrics
+    try:
+        hold = svc.bookings.hold(resource.id, start, duration, body.call_id)
+    except (SlotUnavailableError, ConflictError, InputError):
+        if metrics is not None:
+            metrics.observe_hold("refused")
+        raise
+    if metrics is not None:
+        metrics.observe_hold("created")
     return JSONResponse(hold_view(hold, resource.timezone), status_code=201)
 
 

@@ -64,6 +64,16 @@ def webhooks_test(rt: Runtime, target: str) -> None:
         raise CalsyncError(f"{hook.url} did not accept the test event (HTTP {result.status})")
 
 
+@webhooks.command("enable")
+@click.argument("target", metavar="URL-OR-HOST")
+@pass_runtime
+def webhooks_enable(rt: Runtime, target: str) -> None:
+    """Deliver to an endpoint again after it was disabled (410, or failing for days)."""
+    hook = find_webhook(rt, target)
+    rt.store.outbox.enable(hook.url)
+    click.echo(f"{hook.url} enabled; its pending events go out with the daemon's next round")
+
+
 @webhooks.command("replay")
 @click.option("--since", required=True, help="ISO 8601; events created since then go out again.")
 @click.option("--event", "event_id", help="Only this event id.")

@@ -416,6 +416,7 @@ def test_readyz_and_metrics(daemon: Daemon, api: Client) -> None:
     assert 'calsync_sync_seconds_count{calendar="feed:primary"}' in text
     assert 'calsync_sync_age_seconds{calendar="feed:primary"}' in text
     assert "calsync_bookings_total" in text
+    assert 'calsync_holds_total{outcome="created"}' in text  # holds were made earlier
 
 
 def test_sighup_reloads_the_config_or_keeps_it(tmp_path_factory: pytest.TempPathFactory) -> None:
