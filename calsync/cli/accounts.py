@@ -60,7 +60,11 @@ def auth_google(rt: Runtime, account: str, no_browser: bool, port: int, timeout:
 
 @auth.command("outlook")
 @click.option("--account", required=True, metavar="NAME", help="The [accounts.NAME] to connect.")
-@click.option("--browser", is_flag=True, help="Sign in in a browser here instead of a device code.")
+@click.option(
+    "--browser/--no-browser",
+    default=False,
+    help="Sign in with a browser here, or (the default) with a device code on any device.",
+)
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="Loopback port for --browser."
 )
