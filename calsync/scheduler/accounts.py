@@ -1,7 +1,8 @@
 """Configured accounts -> Provider instances, and the calendars the resources need.
 
 The one place that knows which provider class serves which ``provider =``
-value. Providers get their HTTP session injected from here.
+value. Providers get their HTTP session injected from here, and the callable
+told of every request they send (``observe``: the daemon's metrics).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from calsync.model import CalendarRef
 from calsync.providers.base import BookingWriter, Capability, Provider
 from calsync.providers.calcom import auth as calcom_auth
 from calsync.providers.calcom.provider import CalcomProvider
+from calsync.providers.counting import Observe
 from calsync.providers.google import auth as google_auth
 from calsync.providers.google.provider import GoogleProvider
 from calsync.providers.ics import IcsProvider
@@ -35,12 +37,15 @@ def new_session() -> requests.Session:
     return session
 
 
-def open_providers(settings: Settings, session: requests.Session) -> dict[str, Provider]:
+def open_providers(
+    settings: Settings, session: requests.Session, observe: Observe | None = None
+) -> dict[str, Provider]:
     """One provider per configured account; unsupported providers are one ConfigError.
 
     Credentials are read when first needed (and again after an auth failure),
     so the daemon starts without them and ``calsync status`` says which
-    ``calsync auth`` command to run.
+    ``calsync auth`` command to run. ``observe(provider, outcome)`` is told of
+    every HTTP request the providers send.
     """
     providers: dict[str, Provider] = {}
     problems: list[str] = []
@@ -52,7 +57,7 @@ def open_providers(settings: Settings, session: requests.Session) -> dict[str, P
                 "version of calsync yet"
             )
             continue
-        providers[name] = opener(settings, account, session)
+        providers[name] = opener(settings, account, session, observe)
     if problems:
         raise ConfigError(problems)
     return providers
@@ -67,7 +72,10 @@ def booking_writers(providers: Mapping[str, Provider]) -> dict[str, BookingWrite
 
 
 def _google(
-    settings: Settings, account: AccountSettings, session: requests.Session
+    settings: Settings,
+    account: AccountSettings,
+    session: requests.Session,
+    observe: Observe | None,
 ) -> GoogleProvider:
     path = google_auth.token_path(settings.daemon.state_dir, account.name)
     return GoogleProvider(
@@ -76,21 +84,31 @@ def _google(
         default_timezone=ZoneInfo(_zone_of_users(settings, account.name)),
         endpoint=account.endpoint,
         send_updates=account.send_updates,
+        observe=observe,
     )
 
 
-def _ics(settings: Settings, account: AccountSettings, session: requests.Session) -> IcsProvider:
+def _ics(
+    settings: Settings,
+    account: AccountSettings,
+    session: requests.Session,
+    observe: Observe | None,
+) -> IcsProvider:
     assert account.url is not None  # config requires it
     return IcsProvider(
         account.url,
         session=session,
         default_timezone=ZoneInfo(account.timezone or _zone_of_users(settings, account.name)),
         name=account.name,
+        observe=observe,
     )
 
 
 def _outlook(
-    settings: Settings, account: AccountSettings, session: requests.Session
+    settings: Settings,
+    account: AccountSettings,
+    session: requests.Session,
+    observe: Observe | None,
 ) -> OutlookProvider:
     assert account.client_id is not None  # config requires it
     token = outlook_auth.TokenSource(
@@ -107,11 +125,15 @@ def _outlook(
         session=session,
         default_timezone=ZoneInfo(_zone_of_users(settings, account.name)),
         endpoint=account.endpoint,
+        observe=observe,
     )
 
 
 def _calcom(
-    settings: Settings, account: AccountSettings, session: requests.Session
+    settings: Settings,
+    account: AccountSettings,
+    session: requests.Session,
+    observe: Observe | None,
 ) -> CalcomProvider:
     path = calcom_auth.key_path(settings.daemon.state_dir, account.name)
     return CalcomProvider(
@@ -122,10 +144,12 @@ def _calcom(
         endpoint=account.endpoint,
         include_pending=account.include_pending,
         honour_slots=account.honour_slots,
+        observe=observe,
     )
 
 
-_OPENERS: dict[str, Callable[[Settings, AccountSettings, requests.Session], Provider]] = {
+_Opener = Callable[[Settings, AccountSettings, requests.Session, Observe | None], Provider]
+_OPENERS: dict[str, _Opener] = {
     "ics": _ics,
     "google": _google,
     "outlook": _outlook,

@@ -489,6 +489,18 @@ def test_a_429_waits_for_the_reset_header(session: requests.Session) -> None:
         assert [r.status for r in cal.requests] == [429, 200, 200]
 
 
+def test_every_request_is_counted_by_outcome(session: requests.Session) -> None:
+    seen: list[tuple[str, str]] = []
+    with FakeCalcom(now=NOW, window_seconds=1) as cal:
+        world = World(cal, session)
+        provider = world.provider(observe=lambda name, outcome: seen.append((name, outcome)))
+        cal.throttle_next(1)
+        cal.fail_next(503)
+        assert len(provider.list_calendars()) == 3
+    outcomes = ["throttled", "error", "ok", "ok"]  # GET /me twice, then GET /event-types
+    assert seen == [("calcom", outcome) for outcome in outcomes]
+
+
 def test_the_limiter_keeps_many_threads_within_the_budget(session: requests.Session) -> None:
     with FakeCalcom(now=NOW, rate_limit=10, window_seconds=1) as cal:
         provider = World(cal, session).provider(limiter=RateLimiter(10, 1.0))

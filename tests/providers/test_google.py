@@ -16,7 +16,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from google.oauth2.credentials import Credentials
 
-from calsync.errors import CursorExpiredError, ProviderAuthError, RateLimitedError
+from calsync.errors import (
+    CursorExpiredError,
+    NotFoundError,
+    ProviderAuthError,
+    RateLimitedError,
+)
 from calsync.model import Attendee, EventStatus, TimeSpan, Transparency
 from calsync.providers.base import BookingDraft
 from calsync.providers.google import auth as google_auth
@@ -223,6 +228,27 @@ def test_a_rate_limit_storm_that_never_ends_is_an_error(
     google.fail_next(403, "userRateLimitExceeded", n=100)
     with pytest.raises(RateLimitedError):
         provider.fetch_changes("primary", None, WINDOW)
+
+
+def test_every_attempt_is_counted_by_outcome(google: FakeGoogle, slept: list[float]) -> None:
+    seen: list[tuple[str, str]] = []
+    grant = google.user_credentials(google_auth.SCOPES)
+    adapter = GoogleProvider(
+        lambda: Credentials(**grant), account="office", default_timezone=VIENNA,
+        endpoint=google.api_endpoint, retrier=Retrier(sleep=slept.append),
+        observe=lambda provider, outcome: seen.append((provider, outcome)),
+    )  # fmt: skip
+    google.fail_next(429, retry_after=7)
+    google.fail_next(403, "rateLimitExceeded")
+    google.fail_next(503)
+    try:
+        assert adapter.list_calendars()
+        with pytest.raises(NotFoundError):
+            adapter.fetch_changes("nosuchcalendar", None, WINDOW)
+    finally:
+        adapter.close()
+    outcomes = ["throttled", "throttled", "error", "ok", "error"]
+    assert seen == [("google", outcome) for outcome in outcomes]
 
 
 def test_a_revoked_grant_needs_reauth_and_says_how(

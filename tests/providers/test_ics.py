@@ -779,6 +779,24 @@ def test_http_errors_are_translated_without_leaking_the_token(
     assert "token=" not in message
 
 
+def test_every_get_is_counted_by_outcome(
+    server: FakeIcsServer, session: requests.Session, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, str]] = []
+    provider = make(server.url, session, observe=lambda name, outcome: seen.append((name, outcome)))
+    first = provider.fetch_changes("primary", None, DECEMBER)
+    assert provider.fetch_changes("primary", first.cursor, DECEMBER).unchanged  # a 304
+    for status in (429, 503):
+        server.fail_next(status)
+        with pytest.raises((RateLimitedError, ProviderUnavailableError)):
+            provider.fetch_changes("primary", None, DECEMBER)
+    assert seen == [("ics", "ok"), ("ics", "ok"), ("ics", "throttled"), ("ics", "error")]
+    local = tmp_path / "feed.ics"
+    local.write_bytes(FEED)
+    from_file = make(str(local), session, observe=lambda *_: pytest.fail("not a request"))
+    assert from_file.fetch_changes("primary", None, DECEMBER).full  # a file read: not counted
+
+
 def test_wrong_token_is_an_auth_error(session: requests.Session) -> None:
     with FakeIcsServer(FEED, require_token=TOKEN) as server:
         wrong = server.url.replace(TOKEN, "expired-token-0815")

@@ -472,6 +472,23 @@ def test_a_refused_token_is_refreshed_once(
     assert "InvalidAuthenticationToken" in err.value.message
 
 
+def test_every_request_is_counted_by_outcome(
+    graph: FakeGraph, tokens: Tokens, slept: list[float]
+) -> None:
+    seen: list[tuple[str, str]] = []
+    provider = make_provider(
+        graph, tokens, retrier=Retrier(sleep=slept.append),
+        observe=lambda name, outcome: seen.append((name, outcome)),
+    )  # fmt: skip
+    graph.throttle_next(1, retry_after=7)
+    graph.throttle_next(1, retry_after=3, status=503)
+    assert len(provider.list_calendars()) == 1
+    graph.expire_access_tokens()  # a 401, then the resend with a fresh token
+    assert len(provider.list_calendars()) == 1
+    outcomes = ["throttled", "throttled", "ok", "error", "ok"]
+    assert seen == [("outlook", outcome) for outcome in outcomes]
+
+
 def test_graph_errors_become_calsync_errors(graph: FakeGraph, provider: OutlookProvider) -> None:
     with pytest.raises(NotFoundError, match="ErrorItemNotFound"):
         provider.fetch_changes("AAMkAnope=", None, WINDOW)

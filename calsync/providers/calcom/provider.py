@@ -24,7 +24,8 @@ retry cannot book twice. A reschedule makes a new Cal.com booking whose refs
 
 Every request sends ``Authorization: Bearer <key>`` and its endpoint family's
 ``cal-api-version`` (``VERSIONS``; ``/me`` takes any), has a timeout, passes
-the account's rate limiter and the retrier, and fails only with calsync errors.
+the account's rate limiter and the retrier, is counted by outcome, and fails
+only with calsync errors.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from calsync.providers.base import BookingDraft, CalendarInfo, Capability, Chang
 from calsync.providers.calcom import _errors, _wire
 from calsync.providers.calcom._wire import ALL_BOOKINGS
 from calsync.providers.calcom.ratelimit import RateLimiter
+from calsync.providers.counting import Observe, RequestCounter
 from calsync.providers.retry import Retrier
 
 DEFAULT_ENDPOINT = "https://api.cal.com/v2"
@@ -83,6 +85,7 @@ class CalcomProvider:
         retrier: Retrier | None = None,
         limiter: RateLimiter | None = None,
         page_size: int = PAGE_SIZE,
+        observe: Observe | None = None,
     ) -> None:
         self._load_key = api_key  # read again after Cal.com refused it
         self._key: str | None = None
@@ -96,6 +99,7 @@ class CalcomProvider:
         self._timeout = timeout
         self._retry = retrier or Retrier(concurrency=4)
         self._limiter = limiter or RateLimiter()
+        self._requests = RequestCounter("calcom", observe)
         self._page_size = page_size
         self._lock = threading.Lock()
         self._user: dict[str, Any] | None = None
@@ -381,15 +385,20 @@ class CalcomProvider:
         version = VERSIONS.get(path.split("/")[1])
         if version:
             headers["cal-api-version"] = version
-        with self._limiter.slot():
-            try:
-                response = self._session.request(
-                    method, self._endpoint + path, params=params, json=body,
-                    headers=headers, timeout=self._timeout,
-                )  # fmt: skip
-            except requests.RequestException as err:
-                raise _errors.from_exception(err) from err
-        self._limiter.observe(response.headers)
+        with self._requests.request():
+            with self._limiter.slot():
+                try:
+                    response = self._session.request(
+                        method, self._endpoint + path, params=params, json=body,
+                        headers=headers, timeout=self._timeout,
+                    )  # fmt: skip
+                except requests.RequestException as err:
+                    raise _errors.from_exception(err) from err
+            self._limiter.observe(response.headers)
+            return self._answer(response, writing)
+
+    def _answer(self, response: requests.Response, writing: bool) -> dict[str, Any]:
+        """A response as calsync sees it: the success body, or the calsync error."""
         if response.status_code >= 400:
             error = _errors.from_response(response, self._account, writing=writing)
             if isinstance(error, ProviderAuthError):

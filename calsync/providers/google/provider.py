@@ -5,8 +5,8 @@ a full pass pages to ``nextSyncToken``, later passes send it; 410 means
 start over), booking writes with deterministic ids (a retried insert that
 meets 409 ``duplicate`` is success), live free/busy chunked to Google's
 limits, and push channels. Credentials and the HTTP transport are injected;
-every call has a timeout, goes through the retrier, and fails only with
-calsync errors.
+every call has a timeout, goes through the retrier, is counted (each attempt,
+by outcome) and fails only with calsync errors.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from calsync.providers.base import (
     ChangeBatch,
     PushChannel,
 )
+from calsync.providers.counting import Observe, RequestCounter
 from calsync.providers.google import _wire
 from calsync.providers.google._errors import reason, translate
 from calsync.providers.retry import Retrier
@@ -56,6 +57,7 @@ class GoogleProvider:
         send_updates: str = "none",
         timeout: float = 30.0,
         retrier: Retrier | None = None,
+        observe: Observe | None = None,
     ) -> None:
         self._load_credentials = credentials  # read again after an auth failure
         self._credentials: Credentials | None = None
@@ -65,6 +67,7 @@ class GoogleProvider:
         self._send_updates = send_updates
         self._timeout = timeout
         self._retry = retrier or Retrier(concurrency=4)
+        self._requests = RequestCounter("google", observe)
         self._local = threading.local()  # httplib2 is not thread-safe: one service per thread
         self._transports: list[httplib2.Http] = []
 
@@ -215,24 +218,24 @@ class GoogleProvider:
 
     def _call(self, request: Callable[[Any], Any]) -> Any:
         def attempt() -> Any:
-            try:
-                return request(self._service()).execute()
-            except HttpError as err:
-                if err.resp.status == 409 and reason(err) == "duplicate":
-                    raise _Duplicate from err
-                if err.resp.status == 410 and reason(err) == "deleted":
-                    raise _Deleted from err
-                raise translate(err, self._account) from err
-            except CalsyncError:
-                raise
-            except Exception as err:  # RefreshError, transport errors, timeouts
-                raise translate(err, self._account) from err
+            call = self._prepare(request)
+            with self._requests.request():
+                return _execute(call, self._account)
 
         try:
             return self._retry(attempt)
         except ProviderAuthError:
             self._credentials = None  # `calsync auth google` may have written new ones
             raise
+
+    def _prepare(self, request: Callable[[Any], Any]) -> Any:
+        """The API request to send (credentials loaded, nothing sent yet)."""
+        try:
+            return request(self._service())
+        except CalsyncError:
+            raise
+        except Exception as err:
+            raise translate(err, self._account) from err
 
     def _pages(self, request: Callable[[Any, str | None], Any]) -> Iterator[dict[str, Any]]:
         """Every page, each asked with a fresh request (list_next breaks on repeated params)."""
@@ -243,6 +246,22 @@ class GoogleProvider:
             token = page.get("nextPageToken")
             if not token:
                 return
+
+
+def _execute(call: Any, account: str) -> Any:
+    """Send one prepared request; its failures as calsync errors (or the two markers)."""
+    try:
+        return call.execute()
+    except HttpError as err:
+        if err.resp.status == 409 and reason(err) == "duplicate":
+            raise _Duplicate from err
+        if err.resp.status == 410 and reason(err) == "deleted":
+            raise _Deleted from err
+        raise translate(err, account) from err
+    except CalsyncError:
+        raise
+    except Exception as err:  # RefreshError, transport errors, timeouts
+        raise translate(err, account) from err
 
 
 class _Duplicate(Exception):

@@ -3,7 +3,9 @@
 Owns the source (an absolute file path or an http(s)/webcal URL), the
 conditional GET (If-None-Match / If-Modified-Since from the cursor), the
 cursor format, and the translation of HTTP and file errors into
-``calsync.errors`` (with secrets stripped from every URL it names).
+``calsync.errors`` (with secrets stripped from every URL it names). Every
+GET is counted by outcome (``observe``); reading a local file is not a
+request and is not counted.
 
 Must not parse iCalendar (that is ``_wire``) or touch the store. It never
 creates an HTTP session: the caller injects one.
@@ -47,6 +49,7 @@ from calsync.errors import (
 )
 from calsync.model import Event, TimeSpan
 from calsync.providers.base import CalendarInfo, Capability, ChangeBatch
+from calsync.providers.counting import Observe, RequestCounter
 from calsync.providers.ics import _wire
 
 CALENDAR_ID = "primary"
@@ -112,6 +115,7 @@ class IcsProvider:
         default_timezone: ZoneInfo,
         name: str = "",
         timeout: float = 15.0,
+        observe: Observe | None = None,
     ) -> None:
         self._url = _http_url(source)
         if self._url is None and not os.path.isabs(source):
@@ -124,6 +128,7 @@ class IcsProvider:
         self._default_timezone = default_timezone
         self._name = name
         self._timeout = timeout
+        self._requests = RequestCounter("ics", observe)
 
     def list_calendars(self) -> list[CalendarInfo]:
         body = self._read(None).body or b""
@@ -169,8 +174,14 @@ class IcsProvider:
             headers["If-None-Match"] = cursor.etag
         if cursor is not None and cursor.last_modified:
             headers["If-Modified-Since"] = cursor.last_modified
+        with self._requests.request():
+            response = self._send(url, headers)
+            with response:
+                return _from_response(response, url, conditional=cursor is not None)
+
+    def _send(self, url: str, headers: dict[str, str]) -> requests.Response:
         try:
-            response = self._session.get(url, headers=headers, timeout=self._timeout)
+            return self._session.get(url, headers=headers, timeout=self._timeout)
         except requests.Timeout as err:
             raise ProviderUnavailableError(
                 f"ICS feed {describe_source(url)} timed out after {self._timeout:g} s"
@@ -179,8 +190,6 @@ class IcsProvider:
             raise ProviderUnavailableError(
                 f"cannot reach ICS feed {describe_source(url)}: {_reason(err)}"
             ) from err
-        with response:
-            return _from_response(response, url, conditional=cursor is not None)
 
 
 def _from_response(response: requests.Response, url: str, *, conditional: bool) -> _Read:

@@ -52,10 +52,8 @@ def from_response(response: requests.Response, account: str) -> CalsyncError:
         return NotFoundError(message)
     if status == 410:
         return CursorExpiredError(message)
-    if status in THROTTLE_STATUSES:
-        wait = retry_after(response)
-        if status == 429 or wait is not None:
-            return RateLimitedError(message, wait)
+    if throttled(response):
+        return RateLimitedError(message, retry_after(response))
     if status >= 500:
         return ProviderUnavailableError(message)
     if status == 403:
@@ -64,6 +62,12 @@ def from_response(response: requests.Response, account: str) -> CalsyncError:
             "Calendars.ReadWrite)"
         )
     return ProviderDataError(message)
+
+
+def throttled(response: requests.Response) -> bool:
+    """Graph asked to slow down: a 429, or a 503/504 that says when to come back."""
+    status = response.status_code
+    return status == 429 or (status in THROTTLE_STATUSES and retry_after(response) is not None)
 
 
 def from_exception(err: Exception, account: str) -> CalsyncError:

@@ -9,9 +9,10 @@ duplicate), live free/busy, and change-notification subscriptions.
 
 Every request sends ``Prefer: outlook.timezone="UTC", IdType="ImmutableId",
 odata.maxpagesize=N`` (ids survive moves between calendars), has a timeout,
-goes through the retrier (at most 4 in flight per mailbox, Graph's limit)
-and fails only with calsync errors. Links from Graph are followed only to
-the configured endpoint's origin, so the bearer token goes nowhere else.
+goes through the retrier (at most 4 in flight per mailbox, Graph's limit),
+is counted by outcome (the resend after a 401 too) and fails only with
+calsync errors. Links from Graph are followed only to the configured
+endpoint's origin, so the bearer token goes nowhere else.
 
 Calendar ids are Graph's, plus ``primary`` for the mailbox's default
 calendar (``/me/calendarView/delta``, ``/me/calendar/events``, subscription
@@ -50,6 +51,7 @@ from calsync.providers.base import (
     ChangeBatch,
     PushChannel,
 )
+from calsync.providers.counting import ERROR, OK, THROTTLED, Observe, RequestCounter
 from calsync.providers.outlook import _errors, _wire
 from calsync.providers.retry import Retrier
 
@@ -87,6 +89,7 @@ class OutlookProvider:
         timeout: float = 30.0,
         retrier: Retrier | None = None,
         page_size: int = PAGE_SIZE,
+        observe: Observe | None = None,
     ) -> None:
         self._token = token
         self._account = account
@@ -97,6 +100,7 @@ class OutlookProvider:
         self._clock = clock or SystemClock()
         self._timeout = timeout
         self._retry = retrier or Retrier(concurrency=CONCURRENCY)
+        self._requests = RequestCounter("outlook", observe)
         self._prefer = (
             f'outlook.timezone="UTC", IdType="ImmutableId", odata.maxpagesize={page_size}'
         )
@@ -259,11 +263,14 @@ class OutlookProvider:
     ) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}", "Prefer": self._prefer}
         try:
-            return self._session.request(
+            response = self._session.request(
                 method, url, params=params, json=body, headers=headers, timeout=self._timeout
             )
         except requests.RequestException as err:
+            self._requests.add(ERROR)
             raise _errors.from_exception(err, self._account) from err
+        self._requests.add(_outcome(response))
+        return response
 
     def _url(self, path: str) -> str:
         return self._endpoint + path
@@ -283,6 +290,12 @@ class OutlookProvider:
         if stored:  # e.g. the endpoint was reconfigured: this cursor is of no use any more
             raise CursorExpiredError(f"the stored deltaLink is not for {self._endpoint}")
         raise ProviderDataError(f"Microsoft Graph sent a link outside {self._endpoint}: refused")
+
+
+def _outcome(response: requests.Response) -> str:
+    if response.status_code < 400:
+        return OK
+    return THROTTLED if _errors.throttled(response) else ERROR
 
 
 def _calendar_path(calendar: str) -> str:
