@@ -37,6 +37,12 @@ class InputError(CalsyncError):
     code = "invalid_input"
 
 
+class MalformedRequestError(InputError):
+    """A request body that is not the JSON it must be (HTTP 400)."""
+
+    code = "invalid_json"
+
+
 class NotFoundError(InputError):
     """A named thing (resource, booking, account, calendar) does not exist."""
 

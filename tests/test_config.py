@@ -796,7 +796,7 @@ def test_webhook_problems(webhooks: Any, problems: list[str]) -> None:
 def test_unknown_top_level_keys() -> None:
     assert problems_of({"deamon": {}, "colour": "red"}) == [
         "deamon: unknown key (did you mean daemon?)",
-        "colour: unknown key; expected one of daemon, accounts, resources, webhooks",
+        "colour: unknown key; expected one of daemon, accounts, resources, voice, webhooks",
     ]
 
 
@@ -1052,4 +1052,13 @@ def test_a_webhook_url_listed_twice_is_a_problem() -> None:
         parse_config({"webhooks": [hook, hook]}, Path("/etc/calsync"))
     assert caught.value.problems == [
         "webhooks[1].url: https://crm.example.com/h is listed twice; merge the two entries"
+    ]
+
+
+def test_voice_section(tmp_path: Path) -> None:
+    config = parse_config({"voice": {"retell_api_key_file": "retell.key"}}, tmp_path)
+    assert config.voice.retell_api_key_file == tmp_path / "retell.key"
+    assert parse_config({}, tmp_path).voice.retell_api_key_file is None
+    assert problems_of({"voice": {"retell_key": "x"}}) == [
+        "voice.retell_key: unknown key (did you mean retell_api_key_file?)"
     ]

@@ -19,6 +19,8 @@ from calsync.api.auth import Authenticator
 from calsync.api.limits import BodyLimit, RequestLog
 from calsync.api.services import Services
 from calsync.api.views import slot_view
+from calsync.api.voice import platforms
+from calsync.api.voice.desk import Desk
 from calsync.errors import CalsyncError, SlotUnavailableError
 from calsync.metrics import Metrics
 from calsync.model import TimeSpan
@@ -52,6 +54,7 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.store = store
     app.state.metrics = metrics
+    app.state.desk = Desk(services)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestLog)
     errors.install(app, _alternatives)
@@ -59,6 +62,7 @@ def create_app(
     app.include_router(lookups.feed_router)
     app.include_router(bookings.router)
     app.include_router(push.router)
+    app.include_router(platforms.router)
     app.include_router(health.router)
 
     @app.get("/healthz", tags=["health"])

@@ -150,6 +150,11 @@ def require_feed(scope: Scope = Scope.READ) -> Callable[..., Awaitable[ApiKey]]:
     return api_key
 
 
+def admit(request: Request, needed: Scope) -> ApiKey:
+    """The request's API key, which must allow ``needed``; for routes that decide at run time."""
+    return _admit(request, needed, None)
+
+
 def _admit(request: Request, needed: Scope, query_key: str | None) -> ApiKey:
     authenticator = getattr(request.app.state, "authenticator", None)
     if not isinstance(authenticator, Authenticator):

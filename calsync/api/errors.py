@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 STATUS: tuple[tuple[type[errors.CalsyncError], int], ...] = (
     (errors.AuthError, 401),
     (errors.ForbiddenError, 403),
+    (errors.MalformedRequestError, 400),
     (errors.NotFoundError, 404),
     (errors.ConflictError, 409),
     (errors.SyncRefusedError, 409),

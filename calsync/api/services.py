@@ -21,6 +21,7 @@ class Services:
     sync_now: Callable[[], int]  # moves every calendar's next sync to now; returns how many
     push: PushManager | None = None  # None: daemon.public_url is empty, polling only
     calcom: CalcomIntake | None = None  # None: no Cal.com account has a webhook secret
+    retell_key: str | None = None  # set: Retell's requests are checked by their signature
 
 
 async def services(request: Request) -> Services:

@@ -22,7 +22,7 @@ from calsync.api.auth import Authenticator
 from calsync.api.services import Services
 from calsync.api.views import status_view
 from calsync.cli._app import Runtime, log, main, pass_runtime, print_json
-from calsync.config import find_config, load_config
+from calsync.config import Settings, find_config, load_config
 from calsync.errors import ConfigError, InputError, NotFoundError
 from calsync.events import Dispatcher
 from calsync.metrics import Metrics
@@ -97,7 +97,7 @@ def run(rt: Runtime) -> None:
     calcom = CalcomIntake(secrets, daemon.sync_account_now) if secrets else None
     services = Services(
         rt.availability, rt.bookings, rt.clock, sync_now=daemon.sync_all_now, push=push,
-        calcom=calcom,
+        calcom=calcom, retell_key=_retell_key(settings),
     )  # fmt: skip
     app = create_app(
         services, Authenticator(rt.store.api_keys, rt.clock), store=rt.store, metrics=metrics,
@@ -125,6 +125,24 @@ RESTART_KEYS = (
     "sync_interval",
     "public_url",
 )
+
+
+def _retell_key(settings: Settings) -> str | None:
+    """The key Retell signs its requests with, when ``voice.retell_api_key_file`` is set."""
+    path = settings.voice.retell_api_key_file
+    if path is None:
+        return None
+    try:
+        key = path.read_text().strip()
+    except OSError as err:
+        raise ConfigError(
+            [f"voice.retell_api_key_file: cannot read {path} ({err.strerror})"]
+        ) from err
+    if not key:
+        raise ConfigError(
+            [f"voice.retell_api_key_file: {path} is empty; put your Retell API key in it"]
+        )
+    return key
 
 
 def _reload(

@@ -38,9 +38,11 @@ from calsync.config._settings import (
     AccountSettings,
     DaemonSettings,
     Settings,
+    VoiceSettings,
     WebhookSettings,
     _account,
     _daemon,
+    _voice,
     _webhooks,
 )
 from calsync.errors import ConfigError
@@ -55,6 +57,7 @@ __all__ = [
     "AccountSettings",
     "DaemonSettings",
     "Settings",
+    "VoiceSettings",
     "WebhookSettings",
     "find_config",
     "format_duration",
@@ -67,7 +70,7 @@ __all__ = [
 DEFAULT_LOCATIONS: tuple[Path, ...] = (Path("config.toml"), Path("/etc/calsync/config.toml"))
 CONFIG_ENV = "CALSYNC_CONFIG"
 
-_ROOT_KEYS = ("daemon", "accounts", "resources", "webhooks")
+_ROOT_KEYS = ("daemon", "accounts", "resources", "voice", "webhooks")
 _TOML_WHERE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
 
 # --- finding and loading --------------------------------------------------------------
@@ -151,6 +154,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path) -> Settings:
         root.table("resources"), "resource ids", lambda n, t: _resource(n, t, horizon, accounts)
     )
     webhooks = _webhooks(root, base)
+    voice = _voice(root.table("voice"), base)
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -159,4 +163,5 @@ def parse_config(data: Mapping[str, Any], base_dir: Path) -> Settings:
         accounts=MappingProxyType(accounts),
         resources=MappingProxyType(resources),
         webhooks=webhooks,
+        voice=voice,
     )

@@ -1,4 +1,4 @@
-"""The daemon, accounts and webhooks sections, and the frozen settings they become.
+"""The daemon, accounts, voice and webhooks sections, and the frozen settings they become.
 
 This module owns ``Settings`` and its parts (``DaemonSettings``,
 ``AccountSettings``, ``WebhookSettings``), the names they accept (providers,
@@ -106,12 +106,18 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceSettings:
+    retell_api_key_file: Path | None = None  # set: Retell's requests must carry its signature
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     path: Path | None  # None when built by parse_config alone
     daemon: DaemonSettings
     accounts: Mapping[str, AccountSettings]
     resources: Mapping[str, Resource]
     webhooks: tuple[WebhookSettings, ...]
+    voice: VoiceSettings = VoiceSettings()
 
 
 # --- daemon ---------------------------------------------------------------------------
@@ -253,6 +259,17 @@ def _ics_source(text: str, base: Path) -> str:
     if text[:9].lower() == "webcal://":  # what calendar apps hand out for subscriptions
         text = "https://" + text[9:]
     return _http_url(text) if _SCHEME.match(text) else str(_resolve(text, base))
+
+
+# --- voice ----------------------------------------------------------------------------
+
+
+def _voice(t: _Table, base: Path) -> VoiceSettings:
+    t.check_keys(("retell_api_key_file",))
+    path: Callable[[str], Path] = lambda s: _resolve(s, base)  # noqa: E731
+    return VoiceSettings(
+        retell_api_key_file=t.parsed("retell_api_key_file", None, path, '"retell.key"'),
+    )
 
 
 # --- webhooks -------------------------------------------------------------------------

@@ -94,7 +94,11 @@ class BookingService:
         duration: timedelta | None = None,
         call_id: str | None = None,
     ) -> Hold:
-        """Reserve a slot for ``hold_ttl``; it blocks everyone else's slots and bookings."""
+        """Reserve a slot for ``hold_ttl``; it blocks everyone else's slots and bookings.
+
+        A call holds one time at a time: its new hold replaces its earlier ones,
+        and holding the time it already holds (a retry) returns that hold.
+        """
         resource = self._availability.resource(resource_id)
         span = _span(resource, start, duration)
         now = self._clock.now()
@@ -102,6 +106,11 @@ class BookingService:
         expires = now + self._hold_ttl
         busy = self._busy(resource, span)
         with self._reserving(resource, span, now) as ledger:
+            earlier = ledger.holds_of_call(call_id) if call_id else []
+            for held in filter(None, map(ledger.hold, earlier)):
+                if held.span == span and held.expires_at > now:
+                    return held
+            ledger.delete(earlier)
             self._check(resource, span, ledger, busy, ignore=())
             ledger.insert(
                 Reservation(
@@ -114,6 +123,10 @@ class BookingService:
     def release(self, hold_id: str) -> None:
         if not self._store.bookings.release_hold(hold_id):
             raise NotFoundError(f"no hold {hold_id!r} (it may have expired)")
+
+    def release_call(self, call_id: str) -> int:
+        """Release every hold of a call (it ended); how many there were."""
+        return self._store.bookings.release_call_holds(call_id)
 
     # --- bookings ---------------------------------------------------------------------
 

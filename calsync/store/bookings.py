@@ -127,6 +127,14 @@ class BookingRepo:
             )
             return done.rowcount > 0
 
+    def release_call_holds(self, call_id: str) -> int:
+        """Delete the holds of one call; how many there were."""
+        with self._store.write() as conn:
+            done = conn.execute(
+                delete(bookings).where(bookings.c.call_id == call_id, bookings.c.status == HELD)
+            )
+            return done.rowcount
+
     def release(self, reservation_id: str) -> bool:
         """Delete a hold or a booking whose provider write failed; False if it was not there."""
         with self._store.write() as conn:

@@ -1,0 +1,549 @@
+"""The one core behind every voice platform: runs a tool call, answers in speakable sentences.
+
+``Desk.run(tool, arguments, call)`` checks the arguments, does the work
+through the same availability and booking services as the REST API, and
+returns an ``Answer``: a short sentence in the resource's language plus
+structured data (slot ids, appointment ids). A refusal is an answer too
+("Dieser Termin ist leider schon vergeben. Frei wären ..."), never an
+exception, so every platform can hand it to its model. Writes carry an
+idempotency key made of the call id and the tool call id, so a platform's
+retry returns the first result instead of booking twice. This module knows
+no platform's wire format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from calsync.api.lookups import zone_or
+from calsync.api.services import Services
+from calsync.api.spoken import spoken
+from calsync.api.voice import phrases
+from calsync.api.voice.tools import (
+    BookAppointment,
+    CancelAppointment,
+    CheckAvailability,
+    FindMyAppointments,
+    HoldSlot,
+    RescheduleAppointment,
+    parse_arguments,
+    tool,
+)
+from calsync.errors import CalsyncError, InputError, NotFoundError, SlotUnavailableError
+from calsync.model import Attendee, Booking, BookingStatus, Resource, TimeSpan, day_start
+from calsync.model import parse_instant as _parse_instant
+from calsync.scheduler.booking import MAX_KEY_LENGTH, BookingRequest
+from calsync.scheduler.contacts import normalize_attendee
+
+MAX_RANGE_DAYS = 31  # one check_availability call looks at most this many days
+LOOK_AHEAD_DAYS = 14  # when the asked days are full, how far on the next free times are sought
+UPCOMING_DAYS = 400
+_REMEMBERED = 1024  # answers of recent write calls kept for retries ...
+_REMEMBER_FOR = timedelta(minutes=2)  # ... for as long as a platform may retry
+_TAKEN_WORDS = ("overlaps", "too close", "taken")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Who is asking: the platform, its call and tool-call ids, the caller's number."""
+
+    platform: str
+    call_id: str | None = None
+    caller: str | None = None
+    tool_call_id: str | None = None
+
+    def key(self, tool_name: str, arguments: Mapping[str, Any]) -> str:
+        """The idempotency key of this tool call: a retry of it gets the same key."""
+        part = self.tool_call_id or _digest([tool_name, dict(arguments)])
+        key = f"voice:{self.platform}:{self.call_id or '-'}:{tool_name}:{part}"
+        return key if len(key) <= MAX_KEY_LENGTH else f"voice:{_digest(key)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    say: str
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # a code when the tool did not do what was asked
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def document(self) -> dict[str, Any]:
+        """The JSON a platform hands to its model."""
+        head: dict[str, Any] = {"ok": self.ok, "say": self.say}
+        if self.error is not None:
+            head["error"] = self.error
+        return {**head, **self.data}
+
+
+class _Refused(Exception):
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.say)
+        self.answer = answer
+
+
+@dataclass(frozen=True, slots=True)
+class _When:
+    resource: Resource
+    start: datetime
+    duration: timedelta | None
+    zone: ZoneInfo
+
+
+class Desk:
+    """Runs voice tool calls against the booking core; thread-safe."""
+
+    def __init__(self, services: Services) -> None:
+        self._svc = services
+        self._lock = threading.Lock()
+        self._recent: OrderedDict[str, tuple[Answer, datetime]] = OrderedDict()
+
+    def run(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None,
+        call: Call,
+        *,
+        resource: str | None = None,
+    ) -> Answer:
+        """Run one tool call; ``resource`` is the default when the arguments name none."""
+        given = dict(arguments or {})
+        try:
+            spec = tool(name)
+            args = parse_arguments(spec, given)
+            key = call.key(name, given) if spec.writes else None
+            remembered = self._recall(key)
+            if remembered is not None:
+                return remembered
+            answer: Answer = getattr(self, f"_{name}")(args, call, resource)
+            self._remember(key, answer)
+            return answer
+        except _Refused as refused:
+            return refused.answer
+        except CalsyncError as err:
+            return self.failure(err, given.get("resource") or resource)
+
+    # --- the tools ----------------------------------------------------------------------
+
+    def _check_availability(
+        self, args: CheckAvailability, call: Call, default: str | None
+    ) -> Answer:
+        res = self._resource(args.resource, default)
+        zone = zone_or(res, args.timezone)
+        now = self._svc.clock.now()
+        span = self._days(args, zone, now)
+        duration = timedelta(minutes=args.duration) if args.duration else None
+        fits = _time_filter(args.after, args.before, zone)
+        found = [s for s in self._slots(res, span, duration) if fits(s)]
+        key = "slots"
+        if not found:
+            key = "slots_later"
+            later = TimeSpan(span.end, span.end + timedelta(days=LOOK_AHEAD_DAYS))
+            found = [s for s in self._slots(res, later, duration) if fits(s)]
+        picked = spread(found, args.limit, zone)
+        stale = self._svc.availability.freshness(res).stale
+        data = {
+            "resource": res.id,
+            "timezone": zone.key,
+            "slots": [self._slot(res, s, zone, now) for s in picked],
+            "stale": stale,
+        }
+        if not picked:
+            text = phrases.say(res.language, "no_slots", name=res.name, days=LOOK_AHEAD_DAYS)
+            return Answer(text, data)
+        labels = [self._spoken(s.start, zone, res, now) for s in picked]
+        listed = phrases.either(res.language, labels)
+        text = phrases.say(res.language, key, name=res.name, list=listed)
+        return Answer(self._with_zone(text, res, zone), data)
+
+    def _hold_slot(self, args: HoldSlot, call: Call, default: str | None) -> Answer:
+        when = self._when(args, default)
+        res, now = when.resource, self._svc.clock.now()
+        try:
+            hold = self._svc.bookings.hold(res.id, when.start, when.duration, call.call_id)
+        except SlotUnavailableError as err:
+            raise _Refused(self._unavailable(err, res, when.zone)) from err
+        minutes = max(1, round((hold.expires_at - now).total_seconds() / 60))
+        label = self._spoken(hold.span.start, when.zone, res, now)
+        text = phrases.say(res.language, "held", when=label, minutes=minutes)
+        data = {
+            "hold_id": hold.id,
+            **self._slot(res, hold.span, when.zone, now),
+            "expires_at": hold.expires_at.astimezone(when.zone).isoformat(),
+        }
+        return Answer(text, data)
+
+    def _book_appointment(self, args: BookAppointment, call: Call, default: str | None) -> Answer:
+        when = self._when(args, default)
+        res = when.resource
+        request = BookingRequest(
+            resource=res.id,
+            start=when.start,
+            attendee=Attendee(args.name, args.phone or call.caller, args.email),
+            duration=when.duration,
+            hold_id=args.hold_id,
+            call_id=call.call_id,
+            notes=args.notes,
+            metadata={"channel": call.platform},
+        )
+        try:
+            booking, _ = self._svc.bookings.book(
+                request, call.key("book_appointment", args.model_dump())
+            )
+        except SlotUnavailableError as err:
+            raise _Refused(self._unavailable(err, res, when.zone)) from err
+        now = self._svc.clock.now()
+        label = self._spoken(booking.span.start, when.zone, res, now)
+        text = phrases.say(res.language, "booked", name=res.name, when=label)
+        return Answer(
+            self._with_zone(text, res, when.zone), self._appointment(booking, when.zone, now)
+        )
+
+    def _find_my_appointments(
+        self, args: FindMyAppointments, call: Call, default: str | None
+    ) -> Answer:
+        scope = self._resource(args.resource, default) if args.resource else None
+        phone, found = self._upcoming(args.phone, call, scope, default)
+        language = self._language(scope, found)
+        now = self._svc.clock.now()
+        data = {"appointments": [self._appointment(b, None, now) for b in found]}
+        if not found:
+            return Answer(phrases.say(language, "found_none", phone=phone), data)
+        listed = phrases.both(language, [self._with(b, language, now) for b in found])
+        key = "found_one" if len(found) == 1 else "found"
+        return Answer(phrases.say(language, key, count=len(found), list=listed), data)
+
+    def _cancel_appointment(
+        self, args: CancelAppointment, call: Call, default: str | None
+    ) -> Answer:
+        booking = self._callers(args.appointment_id, args.phone, call, default)
+        done = self._svc.bookings.cancel(booking.id, args.reason)
+        res = self._svc.availability.resource(done.resource)
+        now = self._svc.clock.now()
+        label = self._spoken(done.span.start, res.timezone, res, now)
+        text = phrases.say(res.language, "cancelled", when=label)
+        return Answer(text, self._appointment(done, None, now))
+
+    def _reschedule_appointment(
+        self, args: RescheduleAppointment, call: Call, default: str | None
+    ) -> Answer:
+        booking = self._callers(args.appointment_id, args.phone, call, default)
+        when = self._when(args, booking.resource)
+        if when.resource.id != booking.resource:
+            raise InputError(
+                f"the appointment is with {booking.resource}; it cannot move to {when.resource.id}"
+            )
+        try:
+            moved = self._svc.bookings.reschedule(booking.id, when.start)
+        except SlotUnavailableError as err:
+            raise _Refused(self._unavailable(err, when.resource, when.zone)) from err
+        now = self._svc.clock.now()
+        label = self._spoken(moved.span.start, when.zone, when.resource, now)
+        text = phrases.say(when.resource.language, "moved", when=label)
+        return Answer(
+            self._with_zone(text, when.resource, when.zone),
+            self._appointment(moved, when.zone, now),
+        )
+
+    # --- finding things -------------------------------------------------------------------
+
+    def _resource(self, given: str | None, default: str | None) -> Resource:
+        wanted = given or default
+        resources = self._svc.availability.resources()
+        if wanted is None and len(resources) == 1:
+            return resources[0]
+        language = _shared_language(resources)
+        names = [f"{r.id} ({r.name})" for r in resources]
+        if wanted is None:
+            listed = phrases.either(language, names)
+            raise _Refused(
+                Answer(phrases.say(language, "need_resource", list=listed),
+                       {"resources": [r.id for r in resources]}, "resource_needed")
+            )  # fmt: skip
+        try:
+            return self._svc.availability.resource(wanted)
+        except NotFoundError:
+            listed = phrases.both(language, names)
+            text = phrases.say(language, "unknown_resource", id=wanted, list=listed)
+            raise _Refused(
+                Answer(text, {"resources": [r.id for r in resources]}, "unknown_resource")
+            ) from None
+
+    def _when(
+        self, args: HoldSlot | BookAppointment | RescheduleAppointment, default: str | None
+    ) -> _When:
+        if args.slot_id and args.start:
+            raise InputError("give slot_id or start, not both")
+        if args.slot_id:
+            slot_resource, start, minutes = parse_slot_id(args.slot_id)
+            if args.resource and args.resource != slot_resource:
+                raise InputError(
+                    f"slot_id {args.slot_id} belongs to {slot_resource}, not {args.resource}"
+                )
+            res = self._resource(slot_resource, None)
+            zone = zone_or(res, args.timezone)
+            return _When(res, start, timedelta(minutes=args.duration or minutes), zone)
+        if not args.start:
+            raise InputError("give slot_id (from check_availability) or start")
+        res = self._resource(args.resource, default)
+        zone = zone_or(res, args.timezone)
+        duration = timedelta(minutes=args.duration) if args.duration else None
+        return _When(res, _parse_instant(args.start, zone, name="start"), duration, zone)
+
+    def _days(self, args: CheckAvailability, zone: ZoneInfo, now: datetime) -> TimeSpan:
+        today = now.astimezone(zone).date()
+        first = _day(args.date, "date", today) if args.date else today
+        last = _day(args.end_date, "end_date", today) if args.end_date else first
+        if last < first:
+            raise InputError(f"end_date ({last}) must not be before date ({first})")
+        if (last - first).days >= MAX_RANGE_DAYS:
+            raise InputError(f"look at most {MAX_RANGE_DAYS} days at once")
+        start = max(day_start(first, zone), now)
+        end = day_start(last + timedelta(days=1), zone)
+        if end <= start:
+            raise InputError(f"{last} is in the past; ask for today or a later day")
+        return TimeSpan(start, end)
+
+    def _slots(self, res: Resource, span: TimeSpan, duration: timedelta | None) -> list[TimeSpan]:
+        return self._svc.availability.slots(res.id, span, duration=duration).slots
+
+    def _upcoming(
+        self, given: str | None, call: Call, scope: Resource | None, default: str | None
+    ) -> tuple[str, list[Booking]]:
+        raw = given or call.caller
+        if not raw:
+            language = _shared_language(self._svc.availability.resources())
+            raise _Refused(Answer(phrases.say(language, "need_phone"), {}, "phone_needed"))
+        region = scope or (self._resource(None, default) if default else _any(self._svc))
+        phone = normalize_attendee(Attendee("-", raw), region).phone or raw
+        now = self._svc.clock.now()
+        span = TimeSpan(now, now + timedelta(days=UPCOMING_DAYS))
+        found = self._svc.bookings.find(
+            resource=scope.id if scope else None, phone=phone, span=span, limit=20
+        )
+        return phone, [b for b in found if b.status is not BookingStatus.CANCELLED]
+
+    def _callers(
+        self, booking_id: str | None, given: str | None, call: Call, default: str | None
+    ) -> Booking:
+        """The caller's appointment meant: the one named, or their only upcoming one."""
+        phone, found = self._upcoming(given, call, None, default)
+        language = self._language(None, found)
+        if booking_id:
+            try:
+                booking = self._svc.bookings.get(booking_id)
+            except NotFoundError:
+                booking = None
+            if booking is None or booking.attendee.phone != phone:
+                raise _Refused(
+                    Answer(phrases.say(language, "not_yours", phone=phone), {}, "not_found")
+                )
+            return booking
+        if not found:
+            raise _Refused(
+                Answer(phrases.say(language, "found_none", phone=phone), {}, "not_found")
+            )
+        if len(found) > 1:
+            now = self._svc.clock.now()
+            listed = phrases.either(language, [self._with(b, language, now) for b in found])
+            data = {"appointments": [self._appointment(b, None, now) for b in found]}
+            raise _Refused(Answer(phrases.say(language, "which", list=listed), data, "which_one"))
+        return found[0]
+
+    # --- answers --------------------------------------------------------------------------
+
+    def _unavailable(self, err: SlotUnavailableError, res: Resource, zone: ZoneInfo) -> Answer:
+        now = self._svc.clock.now()
+        taken = any(word in err.message for word in _TAKEN_WORDS)
+        text = phrases.say(res.language, "taken" if taken else "unavailable", name=res.name)
+        others = [s for s in err.alternatives if isinstance(s, TimeSpan)]
+        if others:
+            labels = [self._spoken(s.start, zone, res, now) for s in others]
+            text += " " + phrases.say(
+                res.language, "instead", list=phrases.either(res.language, labels)
+            )
+        data = {
+            "reason": err.message,
+            "alternatives": [self._slot(res, s, zone, now) for s in others],
+        }
+        return Answer(self._with_zone(text, res, zone), data, "slot_unavailable")
+
+    def failure(self, err: CalsyncError, resource: str | None = None) -> Answer:
+        """An error as an answer the model can say, in the resource's language."""
+        try:
+            language = self._svc.availability.resource(resource).language if resource else None
+        except NotFoundError:
+            language = None
+        language = language or _shared_language(self._svc.availability.resources())
+        key = "bad_input" if isinstance(err, InputError) else "failed"
+        return Answer(
+            phrases.say(language, key, detail=err.message), {"detail": err.message}, err.code
+        )
+
+    def _slot(self, res: Resource, span: TimeSpan, zone: ZoneInfo, now: datetime) -> dict[str, str]:
+        return {
+            "slot_id": slot_id(res.id, span),
+            "start": span.start.astimezone(zone).isoformat(),
+            "end": span.end.astimezone(zone).isoformat(),
+            "spoken": self._spoken(span.start, zone, res, now),
+        }
+
+    def _appointment(
+        self, booking: Booking, zone: ZoneInfo | None, now: datetime
+    ) -> dict[str, Any]:
+        try:
+            res: Resource | None = self._svc.availability.resource(booking.resource)
+        except NotFoundError:
+            res = None
+        tz = zone or (res.timezone if res else ZoneInfo("UTC"))
+        return {
+            "appointment_id": booking.id,
+            "resource": booking.resource,
+            "start": booking.span.start.astimezone(tz).isoformat(),
+            "end": booking.span.end.astimezone(tz).isoformat(),
+            "spoken": spoken(booking.span.start, tz, res.language if res else "en", now=now),
+            "status": booking.status.value,
+            "name": booking.attendee.name,
+        }
+
+    def _with(self, booking: Booking, language: str, now: datetime) -> str:
+        res = self._svc.availability.resource(booking.resource)
+        label = spoken(booking.span.start, res.timezone, language, now=now)
+        return phrases.say(language, "with", when=label, name=res.name)
+
+    def _spoken(self, start: datetime, zone: ZoneInfo, res: Resource, now: datetime) -> str:
+        return spoken(start, zone, res.language, now=now)
+
+    def _with_zone(self, text: str, res: Resource, zone: ZoneInfo) -> str:
+        if zone.key == res.timezone.key:
+            return text
+        named = phrases.zone_name(zone, res.language)
+        return f"{text} {phrases.say(res.language, 'zone', zone=named)}"
+
+    def _language(self, scope: Resource | None, found: list[Booking]) -> str:
+        if scope is not None:
+            return scope.language
+        for booking in found:
+            try:
+                return self._svc.availability.resource(booking.resource).language
+            except NotFoundError:
+                continue
+        return _shared_language(self._svc.availability.resources())
+
+    # --- retries --------------------------------------------------------------------------
+
+    def _recall(self, key: str | None) -> Answer | None:
+        if key is None:
+            return None
+        with self._lock:
+            found = self._recent.get(key)
+        if found is None or self._svc.clock.now() - found[1] > _REMEMBER_FOR:
+            return None
+        return found[0]
+
+    def _remember(self, key: str | None, answer: Answer) -> None:
+        if key is None or not answer.ok:
+            return
+        with self._lock:
+            self._recent[key] = (answer, self._svc.clock.now())
+            while len(self._recent) > _REMEMBERED:
+                self._recent.popitem(last=False)
+
+
+def slot_id(resource: str, span: TimeSpan) -> str:
+    """An id a model can copy back: resource, UTC start and minutes."""
+    minutes = int(span.duration.total_seconds() // 60)
+    return f"{resource}/{span.start.astimezone(ZoneInfo('UTC')):%Y-%m-%dT%H:%MZ}/{minutes}"
+
+
+def parse_slot_id(text: str) -> tuple[str, datetime, int]:
+    resource, _, rest = text.strip().rpartition("/")
+    resource, _, start = resource.rpartition("/")
+    try:
+        when = datetime.strptime(start, "%Y-%m-%dT%H:%MZ").replace(tzinfo=ZoneInfo("UTC"))
+        minutes = int(rest)
+    except ValueError:
+        when, minutes = None, 0
+    if not resource or when is None or minutes <= 0:
+        raise InputError(f"slot_id {text!r} is not one check_availability gave; call it again")
+    return resource, when, minutes
+
+
+def spread(slots: list[TimeSpan], limit: int, zone: ZoneInfo) -> list[TimeSpan]:
+    """``limit`` slots spread over the days and hours found, not the first few in a row."""
+    days: dict[date, list[TimeSpan]] = {}
+    for slot in slots:
+        days.setdefault(slot.start.astimezone(zone).date(), []).append(slot)
+    if not days:
+        return []
+    groups = list(days.values())
+    shares = [
+        limit // len(groups) + (1 if i < limit % len(groups) else 0) for i in range(len(groups))
+    ]
+    picked = [s for group, k in zip(groups, shares, strict=True) for s in _evenly(group, k)]
+    rest = [s for s in slots if s not in set(picked)]
+    return sorted(picked + rest[: max(0, limit - len(picked))])
+
+
+def _evenly(items: list[TimeSpan], k: int) -> list[TimeSpan]:
+    if k <= 0:
+        return []
+    if k >= len(items):
+        return items
+    if k == 1:
+        return [items[0]]
+    return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
+
+
+def _time_filter(after: str | None, before: str | None, zone: ZoneInfo) -> Any:
+    first = _clock(after, "after") if after else time.min
+    last = _clock(before, "before") if before else time.max
+
+    def fits(slot: TimeSpan) -> bool:
+        local = slot.start.astimezone(zone).time()
+        return first <= local <= last
+
+    return fits
+
+
+def _clock(text: str, name: str) -> time:
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{name}: {text!r} is not a time of day like 14:00") from None
+
+
+def _day(text: str, name: str, today: date) -> date:
+    words = {"today": 0, "heute": 0, "tomorrow": 1, "morgen": 1}
+    if text.lower() in words:
+        return today + timedelta(days=words[text.lower()])
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise InputError(f"{name}: {text!r} is not a date like {today.isoformat()}") from None
+
+
+def _shared_language(resources: list[Resource]) -> str:
+    languages = {r.language for r in resources}
+    return languages.pop() if len(languages) == 1 else "en"
+
+
+def _any(svc: Services) -> Resource:
+    resources = svc.availability.resources()
+    if not resources:
+        raise InputError("no resources are configured")
+    return resources[0]
+
+
+def _digest(value: object) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
