@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +29,7 @@ from calsync.api.lookups import zone_or
 from calsync.api.services import Services
 from calsync.api.spoken import spoken
 from calsync.api.voice import phrases
+from calsync.api.voice.offers import day_of, parse_slot_id, slot_id, spread, time_filter
 from calsync.api.voice.tools import (
     BookAppointment,
     CancelAppointment,
@@ -43,6 +46,7 @@ from calsync.model import parse_instant as _parse_instant
 from calsync.scheduler.booking import MAX_KEY_LENGTH, BookingRequest
 from calsync.scheduler.contacts import normalize_attendee
 
+log = logging.getLogger("calsync.voice")
 MAX_RANGE_DAYS = 31  # one check_availability call looks at most this many days
 LOOK_AHEAD_DAYS = 14  # when the asked days are full, how far on the next free times are sought
 UPCOMING_DAYS = 400
@@ -116,7 +120,16 @@ class Desk:
         resource: str | None = None,
     ) -> Answer:
         """Run one tool call; ``resource`` is the default when the arguments name none."""
-        given = dict(arguments or {})
+        started = time.perf_counter()
+        answer = self._answer(name, dict(arguments or {}), call, resource)
+        log.info(
+            "voice tool=%.40r platform=%s call=%.80s outcome=%s ms=%.1f",
+            name, call.platform, call.call_id or "-", answer.error or "ok",
+            (time.perf_counter() - started) * 1000,
+        )  # fmt: skip
+        return answer
+
+    def _answer(self, name: str, given: dict[str, Any], call: Call, resource: str | None) -> Answer:
         try:
             spec = tool(name)
             args = parse_arguments(spec, given)
@@ -142,7 +155,7 @@ class Desk:
         now = self._svc.clock.now()
         span = self._days(args, zone, now)
         duration = timedelta(minutes=args.duration) if args.duration else None
-        fits = _time_filter(args.after, args.before, zone)
+        fits = time_filter(args.after, args.before, zone)
         found = [s for s in self._slots(res, span, duration) if fits(s)]
         key = "slots"
         if not found:
@@ -301,8 +314,8 @@ class Desk:
 
     def _days(self, args: CheckAvailability, zone: ZoneInfo, now: datetime) -> TimeSpan:
         today = now.astimezone(zone).date()
-        first = _day(args.date, "date", today) if args.date else today
-        last = _day(args.end_date, "end_date", today) if args.end_date else first
+        first = day_of(args.date, "date", today) if args.date else today
+        last = day_of(args.end_date, "end_date", today) if args.end_date else first
         if last < first:
             raise InputError(f"end_date ({last}) must not be before date ({first})")
         if (last - first).days >= MAX_RANGE_DAYS:
@@ -457,79 +470,6 @@ class Desk:
             self._recent[key] = (answer, self._svc.clock.now())
             while len(self._recent) > _REMEMBERED:
                 self._recent.popitem(last=False)
-
-
-def slot_id(resource: str, span: TimeSpan) -> str:
-    """An id a model can copy back: resource, UTC start and minutes."""
-    minutes = int(span.duration.total_seconds() // 60)
-    return f"{resource}/{span.start.astimezone(ZoneInfo('UTC')):%Y-%m-%dT%H:%MZ}/{minutes}"
-
-
-def parse_slot_id(text: str) -> tuple[str, datetime, int]:
-    resource, _, rest = text.strip().rpartition("/")
-    resource, _, start = resource.rpartition("/")
-    try:
-        when = datetime.strptime(start, "%Y-%m-%dT%H:%MZ").replace(tzinfo=ZoneInfo("UTC"))
-        minutes = int(rest)
-    except ValueError:
-        when, minutes = None, 0
-    if not resource or when is None or minutes <= 0:
-        raise InputError(f"slot_id {text!r} is not one check_availability gave; call it again")
-    return resource, when, minutes
-
-
-def spread(slots: list[TimeSpan], limit: int, zone: ZoneInfo) -> list[TimeSpan]:
-    """``limit`` slots spread over the days and hours found, not the first few in a row."""
-    days: dict[date, list[TimeSpan]] = {}
-    for slot in slots:
-        days.setdefault(slot.start.astimezone(zone).date(), []).append(slot)
-    if not days:
-        return []
-    groups = list(days.values())
-    shares = [
-        limit // len(groups) + (1 if i < limit % len(groups) else 0) for i in range(len(groups))
-    ]
-    picked = [s for group, k in zip(groups, shares, strict=True) for s in _evenly(group, k)]
-    rest = [s for s in slots if s not in set(picked)]
-    return sorted(picked + rest[: max(0, limit - len(picked))])
-
-
-def _evenly(items: list[TimeSpan], k: int) -> list[TimeSpan]:
-    if k <= 0:
-        return []
-    if k >= len(items):
-        return items
-    if k == 1:
-        return [items[0]]
-    return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
-
-
-def _time_filter(after: str | None, before: str | None, zone: ZoneInfo) -> Any:
-    first = _clock(after, "after") if after else time.min
-    last = _clock(before, "before") if before else time.max
-
-    def fits(slot: TimeSpan) -> bool:
-        local = slot.start.astimezone(zone).time()
-        return first <= local <= last
-
-    return fits
-
-
-def _clock(text: str, name: str) -> time:
-    try:
-        return time.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{name}: {text!r} is not a time of day like 14:00") from None
-
-
-def _day(text: str, name: str, today: date) -> date:
-    words = {"today": 0, "heute": 0, "tomorrow": 1, "morgen": 1}
-    if text.lower() in words:
-        return today + timedelta(days=words[text.lower()])
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        raise InputError(f"{name}: {text!r} is not a date like {today.isoformat()}") from None
 
 
 def _shared_language(resources: list[Resource]) -> str:

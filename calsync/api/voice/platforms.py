@@ -10,6 +10,8 @@ What a tool does is the desk's business; this module only translates.
 - Retell: ``POST /voice/retell/{function}``; ``args`` nested or at the root;
   the caller is ``from_number`` (``to_number`` on outbound calls). With
   ``voice.retell_api_key_file`` set, ``X-Retell-Signature`` is required.
+  Pointed at any such URL (``/voice/retell/events``), the agent webhook's
+  ``call_ended`` event releases the call's holds.
 - ElevenLabs: ``POST /voice/elevenlabs/{function}``; the body is the tool's
   parameters, plus ``conversation_id`` / ``caller_id`` filled from its system
   variables (``calsync tools export --format elevenlabs`` sets that up).
@@ -84,11 +86,17 @@ async def vapi(request: Request, desk: Desked, svc: Svc, resource: Resource = No
 async def retell(
     function: str, request: Request, desk: Desked, svc: Svc, resource: Resource = None
 ) -> JSONResponse:
-    """A Retell custom function call."""
+    """A Retell custom function call, or an event of Retell's agent webhook."""
     raw = await request.body()
     _retell_admitted(request, raw, svc.retell_key, svc)
     body = _parse(raw)
     call = _object(body.get("call"))
+    if isinstance(body.get("event"), str):  # call_started, call_ended, call_analyzed
+        call_id = _text(call.get("call_id"))
+        if body["event"] != "call_ended" or call_id is None:
+            return JSONResponse({})
+        released = await run_in_threadpool(svc.bookings.release_call, call_id)
+        return JSONResponse({"released_holds": released})
     nested = body.get("args")
     if isinstance(nested, dict):
         arguments = nested
