@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ class Runtime:
     def __init__(self, config_path: str | None, clock: Clock) -> None:
         self.config_path = config_path
         self.clock = clock
+        # told of every HTTP request a provider sends, (provider, outcome): the daemon's metrics
+        self.on_provider_request: Callable[[str, str], None] | None = None
 
     @cached_property
     def settings(self) -> Settings:
@@ -53,7 +56,12 @@ class Runtime:
 
     @cached_property
     def providers(self) -> dict[str, Provider]:
-        return open_providers(self.settings, new_session())
+        return open_providers(self.settings, new_session(), self.provider_request)
+
+    def provider_request(self, provider: str, outcome: str) -> None:
+        """Passes one provider request on to ``on_provider_request``, whenever that is set."""
+        if self.on_provider_request is not None:
+            self.on_provider_request(provider, outcome)
 
     @cached_property
     def announcer(self) -> Announcer:

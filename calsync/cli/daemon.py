@@ -53,6 +53,7 @@ def run(rt: Runtime) -> None:
     rt.engine.lease_ttl = settings.daemon.sync_interval + LEASE_SLACK
     metrics = Metrics(rt.store, rt.clock, endpoints=[hook.url for hook in settings.webhooks])
     rt.engine.on_pass = metrics.observe_sync
+    rt.on_provider_request = metrics.observe_provider
     push = None
     if settings.daemon.public_url:
         push = PushManager(
@@ -64,7 +65,10 @@ def run(rt: Runtime) -> None:
         rt.engine, checked_refs(settings), settings.daemon.sync_interval, rt.clock, push
     )
 
-    dispatcher = Dispatcher(rt.store, settings.webhooks, rt.clock, session_factory=new_session)
+    dispatcher = Dispatcher(
+        rt.store, settings.webhooks, rt.clock, session_factory=new_session,
+        on_delivery=metrics.observe_delivery,
+    )  # fmt: skip
 
     loops: list[asyncio.AbstractEventLoop] = []
     watchdog = systemd.Watchdog(lambda: bool(loops) and systemd.loop_responds(loops[0]))
@@ -157,7 +161,7 @@ def _reload(
     without dropping a request; a bad file is refused and the running config kept."""
     try:
         new = load_config(find_config(rt.config_path))
-        providers = open_providers(new, new_session())
+        providers = open_providers(new, new_session(), rt.provider_request)
     except ConfigError as err:
         log.error("config reload refused, the running config stays: %s", "; ".join(err.problems))
         return

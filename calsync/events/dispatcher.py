@@ -6,7 +6,10 @@ daemons share one outbox), POST each to its endpoint with Standard Webhooks
 headers, and record the outcome: 2xx delivered; 410 gives up and disables
 the endpoint; anything else is retried on the endpoint's ``retry``
 schedule (with jitter, honouring a longer ``Retry-After``) until the
-schedule runs out. An endpoint has at most one group of sends in flight,
+schedule runs out. Each recorded attempt is reported to ``on_delivery``
+(``Metrics.observe_delivery`` in the daemon) as ``delivered``, ``retry``,
+``failed`` (the schedule is used up) or ``disabled`` (the attempt disabled the
+endpoint). An endpoint has at most one group of sends in flight,
 sent in claim order, so a slow endpoint holds back only itself. A clean
 ``stop()`` hands unfinished claims back; after ``kill -9`` they expire.
 
@@ -56,12 +59,18 @@ JITTER = 0.2  # each wait is its schedule entry +-20 %
 # most one claimed delivery per endpoint waiting for its lease (webhook volumes are small)
 CLAIM_PER_WORKER = 1
 ERROR_POLL = 5.0  # seconds between rounds while the database fails
+DELIVERED, RETRY, FAILED, DISABLED = "delivered", "retry", "failed", "disabled"
 
 
 class _Outcome(NamedTuple):
+    name: str  # delivered | retry | failed | disabled, as reported to on_delivery
     level: int  # of the attempt's log line
     text: str  # its key=value tail
-    disabled: bool = False  # the endpoint was disabled: send it nothing more now
+
+    @property
+    def disabled(self) -> bool:
+        """The endpoint was disabled: send it nothing more now."""
+        return self.name == DISABLED
 
 
 class Dispatcher:
@@ -78,7 +87,9 @@ class Dispatcher:
         workers: int = 8,
         disable_after: timedelta = timedelta(days=3),
         rng: random.Random | None = None,
+        on_delivery: Callable[[str, str], None] | None = None,
     ) -> None:
+        """``on_delivery(endpoint URL, outcome)`` is told of every recorded attempt."""
         if poll <= 0 or timeout <= 0 or workers < 1:
             raise ValueError("poll and timeout must be positive and workers at least 1")
         if lease.total_seconds() < 2 * timeout:
@@ -91,6 +102,7 @@ class Dispatcher:
         self._poll, self._lease, self._timeout = poll, lease, timeout
         self._workers, self._disable_after = workers, disable_after
         self._rng = rng or random.Random()
+        self._on_delivery = on_delivery
         self._secrets = SecretFiles()
         self._lock = threading.Lock()  # guards the state below
         self._round_lock = threading.Lock()
@@ -286,6 +298,8 @@ class Dispatcher:
             with self._lock:
                 self._claimed.discard(delivery.id)
         _log_attempt(outcome.level, delivery, answer, outcome.text)
+        if self._on_delivery is not None:
+            self._on_delivery(delivery.endpoint, outcome.name)
         return not outcome.disabled
 
     def _record(self, delivery: Delivery, answer: Answer) -> _Outcome:
@@ -293,17 +307,17 @@ class Dispatcher:
         if answer.error is None:
             repo.delivered(delivery.id, answer.status or 200, now)
             repo.endpoint_succeeded(url, now)
-            return _Outcome(logging.INFO, "outcome=delivered")
+            return _Outcome(DELIVERED, logging.INFO, "outcome=delivered")
         if answer.status == 410:
             repo.give_up(delivery.id, 410, answer.error)
             repo.disable(url, "the endpoint answered 410 Gone", now)
-            return _Outcome(logging.ERROR, "outcome=failed endpoint=disabled reason=410", True)
+            return _Outcome(DISABLED, logging.ERROR, "outcome=failed endpoint=disabled reason=410")
         since = repo.endpoint_failed(url, answer.error, now)
         outcome = self._reschedule(delivery, answer, now)
         if now - since > self._disable_after:
             repo.disable(url, self._failing_reason(since, answer.error), now)
             text = f"{outcome.text} endpoint=disabled reason=failing"
-            outcome = _Outcome(logging.ERROR, text, True)
+            outcome = _Outcome(DISABLED, logging.ERROR, text)
         return outcome._replace(text=f"{outcome.text} {_kv(answer.error)}")
 
     def _reschedule(self, delivery: Delivery, answer: Answer, now: datetime) -> _Outcome:
@@ -312,10 +326,10 @@ class Dispatcher:
         if delivery.attempts < len(schedule):
             wait = self._wait(schedule[delivery.attempts], answer.retry_after, now)
             self._store.outbox.retry(delivery.id, now + wait, status, error or "")
-            return _Outcome(logging.WARNING, f"outcome=retry in={wait.total_seconds():.1f}s")
+            return _Outcome(RETRY, logging.WARNING, f"outcome=retry in={wait.total_seconds():.1f}s")
         last = f"gave up after {delivery.attempts + 1} attempts; last: {error}"
         self._store.outbox.give_up(delivery.id, status, last)
-        return _Outcome(logging.ERROR, "outcome=failed")
+        return _Outcome(FAILED, logging.ERROR, "outcome=failed")
 
     def _wait(self, base: timedelta, retry_after: str | None, now: datetime) -> timedelta:
         jittered = base * self._rng.uniform(1 - JITTER, 1 + JITTER)

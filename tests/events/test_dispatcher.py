@@ -397,7 +397,11 @@ def test_an_endpoint_failing_for_too_long_is_disabled_naming_since_when(
     receiver = receivers()
     receiver.replies.extend([Reply(500), Reply(500)])
     hooks = [hook(receiver.url, secret_file(tmp_path, new_secret()))]
-    dispatcher = dispatchers(store, hooks, clock, disable_after=timedelta(seconds=1))
+    seen: list[str] = []
+    dispatcher = dispatchers(
+        store, hooks, clock, disable_after=timedelta(seconds=1),
+        on_delivery=lambda _url, outcome: seen.append(outcome),
+    )  # fmt: skip
     emit(store, [receiver.url], clock)
     since = clock.now()
 
@@ -414,6 +418,35 @@ def test_an_endpoint_failing_for_too_long_is_disabled_naming_since_when(
     )
     assert "last error: HTTP 500" in state.disabled_reason
     assert state.backlog == 1  # kept for when it is enabled again
+    assert seen == ["retry", "disabled"]
+
+
+def test_every_recorded_attempt_is_reported_with_its_outcome(
+    store: Store, receivers: Any, dispatchers: Any, clock: FrozenClock, tmp_path: Path
+) -> None:
+    flaky, broken, gone = receivers(), receivers(), receivers()
+    flaky.replies.append(Reply(500))
+    broken.replies.extend([Reply(503), Reply(500)])
+    gone.replies.append(Reply(410))
+    secrets = secret_file(tmp_path, new_secret())
+    hooks = [hook(flaky.url, secrets), hook(broken.url, secrets, retry=SHORT[:1])]
+    hooks.append(hook(gone.url, secrets))
+    seen: list[tuple[str, str]] = []
+    dispatcher = dispatchers(
+        store, hooks, clock, on_delivery=lambda url, outcome: seen.append((url, outcome))
+    )
+    emit(store, [flaky.url, broken.url, gone.url], clock)
+
+    assert dispatcher.run_once() == 3
+    clock.advance(timedelta(seconds=1))
+    assert dispatcher.run_once() == 2
+
+    def outcomes(url: str) -> list[str]:
+        return [outcome for sent_to, outcome in seen if sent_to == url]
+
+    assert outcomes(flaky.url) == ["retry", "delivered"]
+    assert outcomes(broken.url) == ["retry", "failed"]
+    assert outcomes(gone.url) == ["disabled"]
 
 
 def test_a_redirect_is_a_failure_and_is_not_followed(
