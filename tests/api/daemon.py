@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 VIENNA = ZoneInfo("Europe/Vienna")
 
@@ -186,6 +187,15 @@ class Daemon:
         self._reader.join(timeout=10)
         self.log = self.current_log()
         return self.process.returncode
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of the daemon's ``/metrics`` (0 while the series does not exist)."""
+        text = requests.get(f"{self.url}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return float(sample.value)
+        return 0.0
 
     def wait_synced(self, headers: dict[str, str]) -> None:
         deadline = time.monotonic() + 30

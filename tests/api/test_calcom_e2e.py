@@ -116,6 +116,8 @@ def test_bookings_on_calcom_are_busy_time(
 ) -> None:
     _, daemon = setup
     assert wait_for(lambda: busy(daemon, headers) == [("10:00", "10:30")], 20)
+    counted = daemon.metric("calsync_provider_requests_total", provider="calcom", outcome="ok")
+    assert counted > 0
 
 
 def test_a_booking_made_on_calcom_blocks_slots_after_its_webhook(

@@ -193,6 +193,10 @@ def test_an_expired_sync_token_and_a_rate_limit_storm_are_survived(
     )
     requests.post(f"{daemon.url}/v1/sync", headers=headers, timeout=10)
     assert wait_for(lambda: ("09:00", "10:00") in busy(daemon, headers, 4), 30)
+    counted = "calsync_provider_requests_total"  # every attempt, the refused ones too
+    assert daemon.metric(counted, provider="google", outcome="throttled") >= 3
+    assert daemon.metric(counted, provider="google", outcome="ok") > 0
+    assert daemon.metric("calsync_provider_throttled_total", provider="google") >= 3
 
 
 def test_a_revoked_grant_shows_in_status_with_the_fix(

@@ -216,6 +216,10 @@ def test_throttling_is_survived(setup: tuple[FakeGraph, Daemon], headers: dict[s
     graph.add_event("Throttled", local(4, "09:00"), local(4, "10:00"))
     requests.post(f"{daemon.url}/v1/sync", headers=headers, timeout=10)
     assert wait_for(lambda: ("09:00", "10:00") in busy(daemon, headers, 4), 30)
+    counted = "calsync_provider_requests_total"  # every attempt, the refused ones too
+    assert daemon.metric(counted, provider="outlook", outcome="throttled") >= 3
+    assert daemon.metric(counted, provider="outlook", outcome="ok") > 0
+    assert daemon.metric("calsync_provider_throttled_total", provider="outlook") >= 3
 
 
 def test_a_revoked_grant_shows_in_status_with_the_fix(

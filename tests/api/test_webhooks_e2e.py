@@ -152,6 +152,8 @@ def test_events_arrive_signed_within_a_second(daemon: Daemon, receiver: Receiver
     assert event["type"] == "appointment.created"
     assert event["data"]["id"] == booking
     assert receiver.rejected == 0
+    delivered = {"endpoint": receiver.url, "outcome": "delivered"}  # counted once recorded
+    assert wait_for(lambda: daemon.metric("calsync_webhook_deliveries_total", **delivered) == 1, 5)
 
 
 def test_sigkill_mid_stream_loses_nothing(daemon: Daemon, receiver: Receiver) -> None:
