@@ -3,14 +3,19 @@
 Both are unauthenticated (probes and Prometheus carry no API key), so they
 say nothing a caller could misuse: counts and fixes, never provider error
 texts. They expect ``app.state.store`` (a migrated ``Store``) and
-``app.state.metrics`` (a ``Metrics``); ``create_app`` sets both. A 503 from
-``/readyz`` is about calsync's own health, never about the request.
+``app.state.metrics`` (a ``Metrics``); ``create_app`` sets both. ``/readyz``
+judges only the calendars the running config's resources check (read from
+``app.state.services`` on every check, so a reload counts at once): the
+store keeps the sync state of calendars removed from the config, and those
+must not make the daemon ready or unready. A 503 from ``/readyz`` is about
+calsync's own health, never about the request.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +24,10 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import State
 
 from calsync.api.errors import error_response
+from calsync.api.services import Services
 from calsync.errors import CalsyncError
 from calsync.metrics import Metrics
-from calsync.model import CalendarStatus
+from calsync.model import CalendarRef, CalendarStatus
 from calsync.store import Store
 
 READY_CACHE = 1.0  # seconds a /readyz answer is reused: probes must not load the database
@@ -47,7 +53,8 @@ class Readiness:
 
 @router.get("/readyz", responses={503: {"description": "not ready; problems says why"}})
 def readyz(request: Request) -> JSONResponse:
-    found = _cache(request.app.state).get(request.app.state.store)
+    state = request.app.state
+    found = _cache(state).get(state.store, _configured(state))
     status = 200 if found.ready else 503
     return JSONResponse(found.body(), status_code=status, headers=NO_STORE)
 
@@ -61,8 +68,12 @@ def metrics(request: Request) -> Response:
     return Response(body, media_type=content_type, headers=NO_STORE)
 
 
-def check(store: Store) -> Readiness:
-    """Store reachable, migrations current, not every calendar failing (none is fine)."""
+def check(store: Store, configured: Collection[CalendarRef] | None = None) -> Readiness:
+    """Store reachable, migrations current, not every calendar failing (none is fine).
+
+    ``configured``: the calendar references the config checks (``account:*`` for
+    all of an account's); other calendars in the store are ignored. None: all count.
+    """
     try:
         with store.read() as conn:
             conn.exec_driver_sql("SELECT 1")
@@ -81,7 +92,21 @@ def check(store: Store) -> Readiness:
         statuses = store.calendars.statuses()
     except CalsyncError as err:
         return Readiness((f"the calendars' sync state cannot be read: {err.message}",), {})
+    if configured is not None:
+        statuses = [s for s in statuses if _in_config(s.ref, configured)]
     return _calendars(statuses)
+
+
+def _in_config(ref: CalendarRef, configured: Collection[CalendarRef]) -> bool:
+    return ref in configured or CalendarRef(ref.account, "*") in configured
+
+
+def _configured(state: State) -> frozenset[CalendarRef] | None:
+    """The calendars the running config's resources check; None without services."""
+    services = getattr(state, "services", None)
+    if not isinstance(services, Services):
+        return None
+    return frozenset(ref for r in services.availability.resources() for ref in r.check)
 
 
 def _calendars(statuses: list[CalendarStatus]) -> Readiness:
@@ -102,11 +127,11 @@ class ReadinessCache:
         self._lock = threading.Lock()
         self._last: tuple[float, Readiness] | None = None
 
-    def get(self, store: Store) -> Readiness:
+    def get(self, store: Store, configured: Collection[CalendarRef] | None = None) -> Readiness:
         with self._lock:  # one check at a time; the others wait and reuse it
             now = _monotonic()
             if self._last is None or now - self._last[0] >= self._ttl:
-                self._last = (now, check(store))
+                self._last = (now, check(store, configured))
             return self._last[1]
 
 

@@ -14,10 +14,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from calsync.api import health
+from calsync.api.services import Services
 from calsync.clock import FrozenClock
 from calsync.metrics import Metrics, endpoint_label
-from calsync.model import CalendarRef, Event, OutboxEvent, TimeSpan
+from calsync.model import CalendarRef, Event, OutboxEvent, Resource, Rules, TimeSpan, WallRange
 from calsync.providers.base import ChangeBatch
+from calsync.scheduler.availability import Availability
+from calsync.scheduler.booking import BookingService
 from calsync.store import Store
 
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -42,13 +45,28 @@ def clock() -> FrozenClock:
     return FrozenClock(NOW)
 
 
-def client_for(store: Store, metrics: Metrics | None = None) -> TestClient:
+def client_for(
+    store: Store, metrics: Metrics | None = None, services: Services | None = None
+) -> TestClient:
     app = FastAPI()
     app.state.store = store
     if metrics is not None:
         app.state.metrics = metrics
+    if services is not None:
+        app.state.services = services
     app.include_router(health.router)
     return TestClient(app)
+
+
+def checking(store: Store, *refs: CalendarRef) -> Services:
+    """The services of a config whose one resource checks ``refs``."""
+    clock = FrozenClock(NOW)
+    hours = ((WallRange(9 * 60, 17 * 60),),) * 7
+    rules = Rules(VIENNA, hours, timedelta(minutes=30), timedelta(minutes=30))
+    desk = Resource("desk", "Desk", "en", refs, None, rules)
+    availability = Availability(store, {"desk": desk}, clock, sync_interval=timedelta(minutes=5))
+    bookings = BookingService(store, availability, clock, hold_ttl=timedelta(minutes=5))
+    return Services(availability, bookings, clock, sync_now=lambda: 0)
 
 
 def fail(store: Store, ref: CalendarRef) -> None:
@@ -113,6 +131,59 @@ def test_a_calendar_that_recovered_is_not_failing(store: Store) -> None:
     fail(store, OFFICE)
     succeed(store, OFFICE, NOW)
     assert client_for(store).get("/readyz").json()["failing"] == 0
+
+
+def test_calendars_no_longer_in_the_config_do_not_count(store: Store) -> None:
+    for ref in (OFFICE, HOME):
+        store.calendars.ensure(ref)
+    succeed(store, OFFICE, NOW)
+    fail(store, HOME)  # OFFICE's row stays in the store after it left the config
+
+    answer = client_for(store, services=checking(store, HOME)).get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["calendars"] == 1
+    assert answer.json()["problems"] == [
+        "the only calendar failed the last sync; `calsync status` shows why and what to do"
+    ]
+    assert client_for(store).get("/readyz").status_code == 200  # without the config: both count
+
+    answer = client_for(store, services=checking(store, OFFICE)).get("/readyz")
+    assert answer.json() == {"status": "ready", "calendars": 1, "failing": 0}
+
+
+def test_a_failing_calendar_that_left_the_config_does_not_make_it_unready(store: Store) -> None:
+    store.calendars.ensure(HOME)
+    fail(store, HOME)
+    assert client_for(store).get("/readyz").status_code == 503
+    answer = client_for(store, services=checking(store)).get("/readyz")
+    assert answer.json() == {"status": "ready", "calendars": 0, "failing": 0}
+
+
+def test_an_account_wildcard_in_the_config_covers_its_calendars(store: Store) -> None:
+    for ref in (OFFICE, HOME):
+        store.calendars.ensure(ref)
+    fail(store, HOME)
+    answer = client_for(store, services=checking(store, CalendarRef("home", "*"))).get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["calendars"] == 1
+
+
+def test_a_config_reload_counts_at_the_next_check(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticks = [100.0]
+    monkeypatch.setattr(health, "_monotonic", lambda: ticks[0])
+    for ref in (OFFICE, HOME):
+        store.calendars.ensure(ref)
+    succeed(store, OFFICE, NOW)
+    fail(store, HOME)
+    services = checking(store, OFFICE, HOME)
+    client = client_for(store, services=services)
+    assert client.get("/readyz").status_code == 200
+    reloaded = checking(store, HOME).availability.resources()
+    services.availability.use({resource.id: resource for resource in reloaded})
+    ticks[0] += 1.1
+    assert client.get("/readyz").status_code == 503
 
 
 def test_not_ready_when_the_database_is_not_migrated(tmp_path: object) -> None:
