@@ -249,16 +249,9 @@ def test_vapi_round_trip(voice: Voice, as_string: bool) -> None:
     one_call(send, tools, examples_of("vapi"))
 
 
-ROOT_NAME = (
-    "at the root, book_appointment's name argument collides with Retell's function name, "
-    "which platforms.retell drops (fix there: drop it only when it equals the function); "
-    "the export never sets args_at_root, so Retell nests the arguments"
-)
-
-
 @pytest.mark.parametrize(
     "nested",
-    [True, pytest.param(False, marks=pytest.mark.xfail(reason=ROOT_NAME, strict=True))],
+    [True, False],
     ids=["args-nested", "args-at-root"],
 )
 def test_retell_round_trip(voice: Voice, nested: bool) -> None:

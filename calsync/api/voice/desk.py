@@ -40,7 +40,13 @@ from calsync.api.voice.tools import (
     parse_arguments,
     tool,
 )
-from calsync.errors import CalsyncError, InputError, NotFoundError, SlotUnavailableError
+from calsync.errors import (
+    CalsyncError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    SlotUnavailableError,
+)
 from calsync.model import Attendee, Booking, BookingStatus, Resource, TimeSpan, day_start
 from calsync.model import parse_instant as _parse_instant
 from calsync.scheduler.booking import MAX_KEY_LENGTH, BookingRequest
@@ -52,6 +58,7 @@ LOOK_AHEAD_DAYS = 14  # when the asked days are full, how far on the next free t
 UPCOMING_DAYS = 400
 _REMEMBERED = 1024  # answers of recent write calls kept for retries ...
 _REMEMBER_FOR = timedelta(minutes=2)  # ... for as long as a platform may retry
+_REBOOKINGS = 5  # a call may book, cancel and book again the same time this often
 _TAKEN_WORDS = ("overlaps", "too close", "taken")
 
 
@@ -109,7 +116,7 @@ class Desk:
     def __init__(self, services: Services) -> None:
         self._svc = services
         self._lock = threading.Lock()
-        self._recent: OrderedDict[str, tuple[Answer, datetime]] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[str, Answer, datetime]] = OrderedDict()
 
     def run(
         self,
@@ -134,11 +141,11 @@ class Desk:
             spec = tool(name)
             args = parse_arguments(spec, given)
             key = call.key(name, given) if spec.writes else None
-            remembered = self._recall(key)
+            remembered = self._recall(call, key)
             if remembered is not None:
                 return remembered
             answer: Answer = getattr(self, f"_{name}")(args, call, resource)
-            self._remember(key, answer)
+            self._remember(call, key, answer)
             return answer
         except _Refused as refused:
             return refused.answer
@@ -209,9 +216,7 @@ class Desk:
             metadata={"channel": call.platform},
         )
         try:
-            booking, _ = self._svc.bookings.book(
-                request, call.key("book_appointment", args.model_dump())
-            )
+            booking = self._book(request, call, call.key("book_appointment", args.model_dump()))
         except SlotUnavailableError as err:
             raise _Refused(self._unavailable(err, res, when.zone)) from err
         now = self._svc.clock.now()
@@ -221,12 +226,23 @@ class Desk:
             self._with_zone(text, res, when.zone), self._appointment(booking, when.zone, now)
         )
 
+    def _book(self, request: BookingRequest, call: Call, key: str) -> Booking:
+        """Book under ``key``. A key made from the arguments alone (no tool call id) may
+        meet a booking this call made and cancelled before: then it is a new request, and
+        the key is extended by that booking, the same way on every retry and instance."""
+        for _ in range(_REBOOKINGS):
+            booking, created = self._svc.bookings.book(request, key)
+            if created or call.tool_call_id or booking.status is not BookingStatus.CANCELLED:
+                return booking
+            key = f"voice:{_digest([key, booking.id])}"
+        raise ConflictError("this call has booked and cancelled this time too often; call again")
+
     def _find_my_appointments(
         self, args: FindMyAppointments, call: Call, default: str | None
     ) -> Answer:
         scope = self._resource(args.resource, default) if args.resource else None
         phone, found = self._upcoming(args.phone, call, scope, default)
-        language = self._language(scope, found)
+        language = self._language(scope, found, default)
         now = self._svc.clock.now()
         data = {"appointments": [self._appointment(b, None, now) for b in found]}
         if not found:
@@ -334,7 +350,7 @@ class Desk:
     ) -> tuple[str, list[Booking]]:
         raw = given or call.caller
         if not raw:
-            language = _shared_language(self._svc.availability.resources())
+            language = self._language(scope, [], default)
             raise _Refused(Answer(phrases.say(language, "need_phone"), {}, "phone_needed"))
         region = scope or (self._resource(None, default) if default else _any(self._svc))
         phone = normalize_attendee(Attendee("-", raw), region).phone or raw
@@ -350,7 +366,7 @@ class Desk:
     ) -> Booking:
         """The caller's appointment meant: the one named, or their only upcoming one."""
         phone, found = self._upcoming(given, call, None, default)
-        language = self._language(None, found)
+        language = self._language(None, found, default)
         if booking_id:
             try:
                 booking = self._svc.bookings.get(booking_id)
@@ -442,34 +458,45 @@ class Desk:
         named = phrases.zone_name(zone, res.language)
         return f"{text} {phrases.say(res.language, 'zone', zone=named)}"
 
-    def _language(self, scope: Resource | None, found: list[Booking]) -> str:
+    def _language(self, scope: Resource | None, found: list[Booking], default: str | None) -> str:
+        """The resource's language; else the bookings', the default resource's or the shared one."""
         if scope is not None:
             return scope.language
-        for booking in found:
+        for resource in [b.resource for b in found] + ([default] if default else []):
             try:
-                return self._svc.availability.resource(booking.resource).language
+                return self._svc.availability.resource(resource).language
             except NotFoundError:
                 continue
         return _shared_language(self._svc.availability.resources())
 
     # --- retries --------------------------------------------------------------------------
 
-    def _recall(self, key: str | None) -> Answer | None:
+    def _recall(self, call: Call, key: str | None) -> Answer | None:
+        """The answer of this very write if it is a retry of the call's last one."""
         if key is None:
             return None
         with self._lock:
-            found = self._recent.get(key)
-        if found is None or self._svc.clock.now() - found[1] > _REMEMBER_FOR:
+            found = self._recent.get(_scope(call, key))
+        if found is None or found[0] != key or self._svc.clock.now() - found[2] > _REMEMBER_FOR:
             return None
-        return found[0]
+        return found[1]
 
-    def _remember(self, key: str | None, answer: Answer) -> None:
+    def _remember(self, call: Call, key: str | None, answer: Answer) -> None:
         if key is None or not answer.ok:
             return
         with self._lock:
-            self._recent[key] = (answer, self._svc.clock.now())
+            self._recent[_scope(call, key)] = (key, answer, self._svc.clock.now())
             while len(self._recent) > _REMEMBERED:
                 self._recent.popitem(last=False)
+
+
+def _scope(call: Call, key: str) -> str:
+    """What a remembered answer is filed under: the tool call when the platform names
+    it; else the call, whose last write is the only one a retry can repeat (the same
+    arguments later, after other writes, are a new request)."""
+    if call.tool_call_id or not call.call_id:
+        return key
+    return f"{call.platform}:{call.call_id}"
 
 
 def _shared_language(resources: list[Resource]) -> str:

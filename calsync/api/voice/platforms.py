@@ -101,7 +101,10 @@ async def retell(
     if isinstance(nested, dict):
         arguments = nested
     else:
-        arguments = {k: v for k, v in body.items() if k not in ("call", "name", "args")}
+        # at the root, Retell's "name" (the function) meets the tools' own "name" argument
+        arguments = {k: v for k, v in body.items() if k not in ("call", "args")}
+        if arguments.get("name") == function:
+            del arguments["name"]
     outbound = call.get("direction") == "outbound"
     caller = _text(call.get("to_number" if outbound else "from_number"))
     who = Call("retell", _text(call.get("call_id")), caller)
@@ -146,10 +149,10 @@ async def _vapi_result(
     desk: Desk, item: Mapping[str, Any], call: Call, resource: str | None
 ) -> dict[str, str]:
     tool_call_id = _text(item.get("id")) or ""
-    function = _object(item.get("function"))
+    function = _object(item.get("function")) or item  # some messages list {id, name, ...} flat
     name = _text(function.get("name")) or ""
     who = Call(call.platform, call.call_id, call.caller, tool_call_id)
-    arguments = function.get("arguments")
+    arguments = function.get("arguments", function.get("parameters", {}))
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
