@@ -55,6 +55,7 @@ class Metrics:
         self._define_sync_and_providers()
         self._define_requests()
         self._define_webhooks()
+        self._define_voice()
         Info("calsync_build", "The calsync version running.", registry=self.registry).info(
             {"version": __version__, "python": platform.python_version()}
         )
@@ -105,6 +106,13 @@ class Metrics:
             ["endpoint", "outcome"], registry=self.registry,
         )  # fmt: skip
 
+    def _define_voice(self) -> None:
+        self.voice_seconds = Histogram(
+            "calsync_voice_tool_seconds",
+            "Duration of a voice tool call, by platform, tool and outcome (ok or an error code).",
+            ["platform", "tool", "outcome"], buckets=BOOKING_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+
     # --- what the rest of calsync calls -----------------------------------------------
 
     def observe_sync(self, calendar: str, seconds: float, error_code: str | None) -> None:
@@ -138,6 +146,10 @@ class Metrics:
         ``endpoint`` is the URL as configured; userinfo and query are stripped here.
         """
         self.deliveries.labels(endpoint_label(endpoint), outcome).inc()
+
+    def observe_voice(self, platform: str, tool: str, outcome: str, seconds: float) -> None:
+        """One voice tool call (``tool`` is one of calsync's tools, or ``unknown``)."""
+        self.voice_seconds.labels(platform, tool, outcome).observe(seconds)
 
     def set_endpoints(self, urls: Sequence[str]) -> None:
         """The configured webhook URLs whose backlog is reported (after a config reload)."""

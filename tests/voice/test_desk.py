@@ -352,12 +352,6 @@ def test_find_with_a_local_number_finds_the_international_one(desk: Desk) -> Non
     assert by_default.data["appointments"] == found.data["appointments"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with no resource named, a number without country code is read in the first "
-    "configured resource's country only: the studio's caller saying '(646) 555-0134' is "
-    "searched as +43 646 5550134 and hears they have no appointments",
-)
 def test_find_with_a_local_number_of_another_resources_country(desk: Desk) -> None:
     joe = Caller(desk, JOE, "call-joe")
     booked = joe("book_appointment", resource="studio", start="2026-12-08T11:00", name="Joe")

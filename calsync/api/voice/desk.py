@@ -31,6 +31,7 @@ from calsync.api.spoken import spoken
 from calsync.api.voice import phrases
 from calsync.api.voice.offers import day_of, parse_slot_id, slot_id, spread, time_filter
 from calsync.api.voice.tools import (
+    BY_NAME,
     BookAppointment,
     CancelAppointment,
     CheckAvailability,
@@ -47,6 +48,7 @@ from calsync.errors import (
     NotFoundError,
     SlotUnavailableError,
 )
+from calsync.metrics import Metrics
 from calsync.model import Attendee, Booking, BookingStatus, Resource, TimeSpan, day_start
 from calsync.model import parse_instant as _parse_instant
 from calsync.scheduler.booking import MAX_KEY_LENGTH, BookingRequest
@@ -113,8 +115,9 @@ class _When:
 class Desk:
     """Runs voice tool calls against the booking core; thread-safe."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, metrics: Metrics | None = None) -> None:
         self._svc = services
+        self._metrics = metrics
         self._lock = threading.Lock()
         self._recent: OrderedDict[str, tuple[str, Answer, datetime]] = OrderedDict()
 
@@ -129,11 +132,14 @@ class Desk:
         """Run one tool call; ``resource`` is the default when the arguments name none."""
         started = time.perf_counter()
         answer = self._answer(name, dict(arguments or {}), call, resource)
+        seconds, outcome = time.perf_counter() - started, answer.error or "ok"
         log.info(
             "voice tool=%.40r platform=%s call=%.80s outcome=%s ms=%.1f",
-            name, call.platform, call.call_id or "-", answer.error or "ok",
-            (time.perf_counter() - started) * 1000,
+            name, call.platform, call.call_id or "-", outcome, seconds * 1000,
         )  # fmt: skip
+        if self._metrics is not None:
+            known = name if name in BY_NAME else "unknown"
+            self._metrics.observe_voice(call.platform, known, outcome, seconds)
         return answer
 
     def _answer(self, name: str, given: dict[str, Any], call: Call, resource: str | None) -> Answer:
@@ -241,15 +247,19 @@ class Desk:
         self, args: FindMyAppointments, call: Call, default: str | None
     ) -> Answer:
         scope = self._resource(args.resource, default) if args.resource else None
-        phone, found = self._upcoming(args.phone, call, scope, default)
+        phones, found = self._upcoming(args.phone, call, scope, default)
+        phone = phones[0]
         language = self._language(scope, found, default)
         now = self._svc.clock.now()
-        data = {"appointments": [self._appointment(b, None, now) for b in found]}
         if not found:
-            return Answer(phrases.say(language, "found_none", phone=phone), data)
-        listed = phrases.both(language, [self._with(b, language, now) for b in found])
+            return Answer(phrases.say(language, "found_none", phone=phone), {"appointments": []})
+        home = self._svc.availability.resource(found[0].resource)
+        zone = zone_or(home, args.timezone)
+        data = {"appointments": [self._appointment(b, zone, now) for b in found]}
+        listed = phrases.both(language, [self._with(b, language, now, zone) for b in found])
         key = "found_one" if len(found) == 1 else "found"
-        return Answer(phrases.say(language, key, count=len(found), list=listed), data)
+        text = phrases.say(language, key, count=len(found), list=listed)
+        return Answer(self._with_zone(text, home, zone), data)
 
     def _cancel_appointment(
         self, args: CancelAppointment, call: Call, default: str | None
@@ -347,32 +357,40 @@ class Desk:
 
     def _upcoming(
         self, given: str | None, call: Call, scope: Resource | None, default: str | None
-    ) -> tuple[str, list[Booking]]:
+    ) -> tuple[list[str], list[Booking]]:
+        """The caller's numbers (E.164; a local number is read in each resource's country)
+        and their upcoming appointments."""
         raw = given or call.caller
         if not raw:
             language = self._language(scope, [], default)
             raise _Refused(Answer(phrases.say(language, "need_phone"), {}, "phone_needed"))
-        region = scope or (self._resource(None, default) if default else _any(self._svc))
-        phone = normalize_attendee(Attendee("-", raw), region).phone or raw
+        if scope is None and default:
+            scope = self._resource(None, default)
+        phones = _numbers(raw, [scope] if scope else self._svc.availability.resources())
         now = self._svc.clock.now()
         span = TimeSpan(now, now + timedelta(days=UPCOMING_DAYS))
-        found = self._svc.bookings.find(
-            resource=scope.id if scope else None, phone=phone, span=span, limit=20
-        )
-        return phone, [b for b in found if b.status is not BookingStatus.CANCELLED]
+        found: dict[str, Booking] = {}
+        for phone in phones:
+            for booking in self._svc.bookings.find(
+                resource=scope.id if scope else None, phone=phone, span=span, limit=20
+            ):
+                if booking.status is not BookingStatus.CANCELLED:
+                    found[booking.id] = booking
+        return phones, sorted(found.values(), key=lambda b: (b.span.start, b.id))
 
     def _callers(
         self, booking_id: str | None, given: str | None, call: Call, default: str | None
     ) -> Booking:
         """The caller's appointment meant: the one named, or their only upcoming one."""
-        phone, found = self._upcoming(given, call, None, default)
+        phones, found = self._upcoming(given, call, None, default)
+        phone = phones[0]
         language = self._language(None, found, default)
         if booking_id:
             try:
                 booking = self._svc.bookings.get(booking_id)
             except NotFoundError:
                 booking = None
-            if booking is None or booking.attendee.phone != phone:
+            if booking is None or booking.attendee.phone not in phones:
                 raise _Refused(
                     Answer(phrases.say(language, "not_yours", phone=phone), {}, "not_found")
                 )
@@ -444,9 +462,11 @@ class Desk:
             "name": booking.attendee.name,
         }
 
-    def _with(self, booking: Booking, language: str, now: datetime) -> str:
+    def _with(
+        self, booking: Booking, language: str, now: datetime, zone: ZoneInfo | None = None
+    ) -> str:
         res = self._svc.availability.resource(booking.resource)
-        label = spoken(booking.span.start, res.timezone, language, now=now)
+        label = spoken(booking.span.start, zone or res.timezone, language, now=now)
         return phrases.say(language, "with", when=label, name=res.name)
 
     def _spoken(self, start: datetime, zone: ZoneInfo, res: Resource, now: datetime) -> str:
@@ -504,11 +524,19 @@ def _shared_language(resources: list[Resource]) -> str:
     return languages.pop() if len(languages) == 1 else "en"
 
 
-def _any(svc: Services) -> Resource:
-    resources = svc.availability.resources()
-    if not resources:
-        raise InputError("no resources are configured")
-    return resources[0]
+def _numbers(raw: str, resources: list[Resource]) -> list[str]:
+    """``raw`` in E.164, read in each resource's country (once per distinct reading)."""
+    found: list[str] = []
+    for resource in resources:
+        try:
+            phone = normalize_attendee(Attendee("-", raw), resource).phone
+        except InputError:
+            continue
+        if phone and phone not in found:
+            found.append(phone)
+    if not found:
+        raise InputError(f"phone: {raw!r} is not a phone number; give it with its country code")
+    return found
 
 
 def _digest(value: object) -> str:

@@ -74,6 +74,7 @@ class BookAppointment(_When):
 class FindMyAppointments(_Args):
     phone: str | None = Field(None, max_length=40, description=_PHONE)
     resource: str | None = Field(None, description="Only this calendar; default: all.")
+    timezone: str | None = Field(None, description=_ZONE)
 
 
 class CancelAppointment(_Args):
