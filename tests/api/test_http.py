@@ -411,12 +411,14 @@ def test_readyz_and_metrics(daemon: Daemon, api: Client) -> None:
     ready = requests.get(f"{daemon.url}/readyz", timeout=5)
     assert (ready.status_code, ready.json()["status"]) == (200, "ready")
     api.get("/v1/resources/clinic/slots", limit=1)
+    hold = api.post("/v1/holds", {"resource": "clinic", "start": local(14, "17:00")})
+    assert api.delete(f"/v1/holds/{hold.json()['id']}").status_code == 204
     text = requests.get(f"{daemon.url}/metrics", timeout=5).text
     assert 'calsync_lookup_seconds_count{kind="slots"}' in text
     assert 'calsync_sync_seconds_count{calendar="feed:primary"}' in text
     assert 'calsync_sync_age_seconds{calendar="feed:primary"}' in text
     assert "calsync_bookings_total" in text
-    assert 'calsync_holds_total{outcome="created"}' in text  # holds were made earlier
+    assert 'calsync_holds_total{outcome="created"}' in text
 
 
 def test_sighup_reloads_the_config_or_keeps_it(tmp_path_factory: pytest.TempPathFactory) -> None:
