@@ -19,6 +19,7 @@ from calsync.api.auth import Authenticator
 from calsync.api.limits import BodyLimit, RequestLog
 from calsync.api.services import Services
 from calsync.api.views import slot_view
+from calsync.api.voice import mcp as voice_mcp
 from calsync.api.voice import platforms
 from calsync.api.voice.desk import Desk
 from calsync.errors import CalsyncError, SlotUnavailableError
@@ -40,7 +41,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         on_start()
         try:
-            yield
+            async with voice_mcp.running(_app):
+                yield
         finally:
             on_stop()
 
@@ -64,6 +66,7 @@ def create_app(
     app.include_router(push.router)
     app.include_router(platforms.router)
     app.include_router(health.router)
+    voice_mcp.mount(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> JSONResponse:
