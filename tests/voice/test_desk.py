@@ -161,15 +161,14 @@ def test_bad_ranges_are_said_plainly(anna: Caller, args: dict[str, str], says: s
     assert says in answer.say
 
 
-@pytest.mark.parametrize("day", ["2026-12-04", "2026-12-06"])
-def test_a_past_date_gets_a_clear_sentence(anna: Caller, day: str) -> None:
+@pytest.mark.parametrize(("day", "said"), [("2026-12-04", "4."), ("2026-12-06", "6.")])
+def test_a_past_date_gets_a_clear_sentence(anna: Caller, day: str, said: str) -> None:
     answer = anna("check_availability", resource="praxis", date=day)
 
     assert not answer.ok
     assert answer.error == "invalid_input"
-    assert answer.say == (
-        f"Das konnte ich so nicht verwenden: {day} is in the past; ask for today or a later day"
-    )
+    assert answer.say == f"Der {said} Dezember 2026 ist schon vorbei; ich kann ab heute nachsehen."
+    assert answer.data["detail"] == f"{day} is in the past; ask for today or a later day"
 
 
 def test_today_offers_nothing_before_now(anna: Caller, voice: Voice) -> None:
@@ -435,3 +434,20 @@ def test_a_retry_racing_the_first_request_books_once(desk: Desk, voice: Voice) -
     assert len({a.data["appointment_id"] for a in answers}) == 1
     found = voice.services.bookings.find(resource="praxis")
     assert [b.id for b in found] == [answers[0].data["appointment_id"]]
+
+
+def test_find_says_the_times_in_the_callers_zone(desk: Desk) -> None:
+    joe = Caller(desk, JOE, "call-joe")
+    joe("book_appointment", resource="studio", start="2026-12-08T11:00", name="Joe")
+
+    at_home = joe("find_my_appointments")
+    travelling = joe("find_my_appointments", timezone="Europe/London")
+
+    assert at_home.say == (
+        "You have one upcoming appointment: tomorrow at 11:00 AM with Brooklyn Studio."
+    )
+    assert travelling.say == (
+        "You have one upcoming appointment: tomorrow at 4:00 PM with Brooklyn Studio. "
+        "All times are United Kingdom Time."
+    )
+    assert travelling.data["appointments"][0]["start"] == "2026-12-08T16:00:00+00:00"

@@ -166,7 +166,7 @@ class Desk:
         res = self._resource(args.resource, default)
         zone = zone_or(res, args.timezone)
         now = self._svc.clock.now()
-        span = self._days(args, zone, now)
+        span = self._days(args, zone, now, res.language)
         duration = timedelta(minutes=args.duration) if args.duration else None
         fits = time_filter(args.after, args.before, zone)
         found = [s for s in self._slots(res, span, duration) if fits(s)]
@@ -338,7 +338,9 @@ class Desk:
         duration = timedelta(minutes=args.duration) if args.duration else None
         return _When(res, _parse_instant(args.start, zone, name="start"), duration, zone)
 
-    def _days(self, args: CheckAvailability, zone: ZoneInfo, now: datetime) -> TimeSpan:
+    def _days(
+        self, args: CheckAvailability, zone: ZoneInfo, now: datetime, language: str
+    ) -> TimeSpan:
         today = now.astimezone(zone).date()
         first = day_of(args.date, "date", today) if args.date else today
         last = day_of(args.end_date, "end_date", today) if args.end_date else first
@@ -349,7 +351,9 @@ class Desk:
         start = max(day_start(first, zone), now)
         end = day_start(last + timedelta(days=1), zone)
         if end <= start:
-            raise InputError(f"{last} is in the past; ask for today or a later day")
+            detail = f"{last} is in the past; ask for today or a later day"
+            text = phrases.say(language, "past", day=phrases.long_date(last, language))
+            raise _Refused(Answer(text, {"detail": detail}, InputError.code))
         return TimeSpan(start, end)
 
     def _slots(self, res: Resource, span: TimeSpan, duration: timedelta | None) -> list[TimeSpan]:

@@ -9,10 +9,11 @@ nothing about slots or bookings and never reads the clock.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from babel.dates import get_timezone_location
+from babel.dates import format_date, get_timezone_location
 from babel.lists import format_list
 
 _EN: Final[dict[str, str]] = {
@@ -36,6 +37,7 @@ _EN: Final[dict[str, str]] = {
     "not_yours": "I can't find that appointment for {phone}.",
     "need_resource": "Which calendar do you mean: {list}?",
     "unknown_resource": "I don't know the calendar {id}. There are {list}.",
+    "past": "{day} is already over; I can look from today on.",
     "bad_input": "I could not use that: {detail}",
     "failed": "Sorry, that did not work: {detail}",
 }
@@ -61,6 +63,7 @@ _DE: Final[dict[str, str]] = {
     "not_yours": "Ich finde diesen Termin für {phone} nicht.",
     "need_resource": "Welchen Kalender meinen Sie: {list}?",
     "unknown_resource": "Den Kalender {id} kenne ich nicht. Es gibt {list}.",
+    "past": "Der {day} ist schon vorbei; ich kann ab heute nachsehen.",
     "bad_input": "Das konnte ich so nicht verwenden: {detail}",
     "failed": "Das hat leider nicht geklappt: {detail}",
 }
@@ -82,6 +85,11 @@ def either(language: str, items: Sequence[str]) -> str:
 def both(language: str, items: Sequence[str]) -> str:
     """ "A, B and C" in ``language``."""
     return str(format_list(list(items), style="standard", locale=_babel(language)))
+
+
+def long_date(day: date, language: str) -> str:
+    """ "4. Dezember 2026", "December 4, 2026"."""
+    return str(format_date(day, format="long", locale=_babel(language)))
 
 
 def zone_name(zone: ZoneInfo, language: str) -> str:
