@@ -56,7 +56,7 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.store = store
     app.state.metrics = metrics
-    app.state.desk = Desk(services)
+    app.state.desk = Desk(services, metrics)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestLog)
     errors.install(app, _alternatives)

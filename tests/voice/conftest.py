@@ -23,6 +23,7 @@ from calsync.api.auth import Authenticator
 from calsync.api.services import Services
 from calsync.clock import FrozenClock
 from calsync.config import Settings, parse_config
+from calsync.metrics import Metrics
 from calsync.model import Scope
 from calsync.scheduler.availability import Availability
 from calsync.scheduler.booking import BookingService
@@ -96,7 +97,8 @@ def build(url: str, tmp: Path, *, retell_key: str | None = None) -> tuple[Voice,
     )
     bookings = BookingService(store, availability, clock, hold_ttl=config.daemon.hold_ttl)
     services = Services(availability, bookings, clock, sync_now=lambda: 0, retell_key=retell_key)
-    app = create_app(services, Authenticator(store.api_keys, clock), store=store)
+    metrics = Metrics(store, clock)
+    app = create_app(services, Authenticator(store.api_keys, clock), store=store, metrics=metrics)
     _, token = store.api_keys.create("agent", Scope.WRITE, clock.now())
     return Voice(TestClient(app), clock, store, services, token), store
 
