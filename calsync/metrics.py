@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import platform
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from calsync import __version__
 from calsync.clock import Clock
 from calsync.errors import CalsyncError
+from calsync.model import CalendarRef
 
 if TYPE_CHECKING:
     from calsync.store import Store
@@ -151,6 +152,10 @@ class Metrics:
         """One voice tool call (``tool`` is one of calsync's tools, or ``unknown``)."""
         self.voice_seconds.labels(platform, tool, outcome).observe(seconds)
 
+    def set_calendars(self, refs: Collection[CalendarRef]) -> None:
+        """The calendars the config checks: only theirs are reported (after a config reload)."""
+        self._store_collector.calendars = frozenset(refs)
+
     def set_endpoints(self, urls: Sequence[str]) -> None:
         """The configured webhook URLs whose backlog is reported (after a config reload)."""
         self._store_collector.endpoints = tuple(urls)
@@ -167,6 +172,7 @@ class StoreCollector(Collector):
         self._store = store
         self._clock = clock
         self.endpoints = tuple(endpoints)
+        self.calendars: frozenset[CalendarRef] | None = None  # None: every calendar stored
 
     def describe(self) -> Iterable[Metric]:
         return list(self._families())
@@ -186,6 +192,8 @@ class StoreCollector(Collector):
     def _add_calendars(self, age: GaugeMetricFamily, events: GaugeMetricFamily) -> None:
         now = self._clock.now()
         for status in self._store.calendars.statuses():
+            if self.calendars is not None and not status.ref.covered_by(self.calendars):
+                continue
             calendar = str(status.ref)
             last = status.last_success
             age.add_metric([calendar], (now - last).total_seconds() if last else math.inf)

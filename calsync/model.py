@@ -9,7 +9,7 @@ ambiguous ones -> the first).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -157,6 +157,10 @@ class CalendarRef:
     @property
     def is_wildcard(self) -> bool:
         return self.calendar == "*"
+
+    def covered_by(self, refs: Collection[CalendarRef]) -> bool:
+        """Whether ``refs`` name this calendar, or all of its account's (``account:*``)."""
+        return self in refs or CalendarRef(self.account, "*") in refs
 
 
 @dataclass(frozen=True, slots=True)

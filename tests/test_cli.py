@@ -117,6 +117,16 @@ def test_status_lists_calendars(config: Path) -> None:
     assert calendar["last_error"] is None
 
 
+def test_status_leaves_out_calendars_no_longer_checked(config: Path) -> None:
+    cli(config, "sync")
+    text = config.read_text().replace('check = ["feed:*"]', "check = []")
+    config.write_text(text)
+
+    data = json.loads(cli(config, "status", "--json").output)
+
+    assert data["calendars"] == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -93,12 +93,8 @@ def check(store: Store, configured: Collection[CalendarRef] | None = None) -> Re
     except CalsyncError as err:
         return Readiness((f"the calendars' sync state cannot be read: {err.message}",), {})
     if configured is not None:
-        statuses = [s for s in statuses if _in_config(s.ref, configured)]
+        statuses = [s for s in statuses if s.ref.covered_by(configured)]
     return _calendars(statuses)
-
-
-def _in_config(ref: CalendarRef, configured: Collection[CalendarRef]) -> bool:
-    return ref in configured or CalendarRef(ref.account, "*") in configured
 
 
 def _configured(state: State) -> frozenset[CalendarRef] | None:

@@ -296,6 +296,20 @@ def test_sync_age_and_events_are_read_from_the_store(store: Store, clock: Frozen
     assert value(later, "calsync_sync_age_seconds", calendar="office:primary") == 690
 
 
+def test_calendars_that_left_the_config_leave_the_metrics(store: Store, clock: FrozenClock) -> None:
+    for ref in (OFFICE, HOME, CalendarRef("home", "work")):
+        store.calendars.ensure(ref)
+    metrics = Metrics(store, clock)
+
+    metrics.set_calendars([OFFICE])
+    shown = {s.labels["calendar"] for s in scrape(metrics)["calsync_sync_age_seconds"]}
+    assert shown == {"office:primary"}
+
+    metrics.set_calendars([CalendarRef("home", "*")])  # a reload: the whole account
+    shown = {s.labels["calendar"] for s in scrape(metrics)["calsync_sync_age_seconds"]}
+    assert shown == {"home:family", "home:work"}
+
+
 def test_backlog_per_endpoint_without_secrets(store: Store, clock: FrozenClock) -> None:
     store.calendars.ensure(OFFICE)
     quiet = "https://quiet.example.com/in"
