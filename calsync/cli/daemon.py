@@ -52,6 +52,7 @@ def run(rt: Runtime) -> None:
     rt.engine.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     rt.engine.lease_ttl = settings.daemon.sync_interval + LEASE_SLACK
     metrics = Metrics(rt.store, rt.clock, endpoints=[hook.url for hook in settings.webhooks])
+    metrics.set_calendars(checked_refs(settings))
     rt.engine.on_pass = metrics.observe_sync
     rt.on_provider_request = metrics.observe_provider
     push = None
@@ -97,8 +98,8 @@ def run(rt: Runtime) -> None:
         dispatcher.stop()
         daemon.stop()
 
-    secrets = webhook_secrets(settings)
-    calcom = CalcomIntake(secrets, daemon.sync_account_now) if secrets else None
+    # Always there, so a reload that adds a Cal.com webhook secret takes effect.
+    calcom = CalcomIntake(webhook_secrets(settings), daemon.sync_account_now)
     services = Services(
         rt.availability, rt.bookings, rt.clock, sync_now=daemon.sync_all_now, push=push,
         calcom=calcom, retell_key=_retell_key(settings),
@@ -128,6 +129,8 @@ RESTART_KEYS = (
     "state_dir",
     "sync_interval",
     "public_url",
+    "horizon_days",
+    "hold_ttl",
 )
 
 
@@ -172,6 +175,7 @@ def _reload(
     rt.bookings.use_writers(booking_writers(providers))
     dispatcher.use(new.webhooks)
     metrics.set_endpoints([hook.url for hook in new.webhooks])
+    metrics.set_calendars(checked_refs(new))
     if push is not None:
         push.use(providers, names)
     if calcom is not None:
@@ -261,9 +265,10 @@ def _print_sync_summary(results: list[SyncResult]) -> None:
 @pass_runtime
 def status(rt: Runtime, as_json: bool) -> None:
     """Show each account and calendar (last sync, age, last error, events) and webhook backlog."""
+    wanted = checked_refs(rt.settings)
     view = status_view(
         rt.store.calendars.account_statuses(),
-        rt.store.calendars.statuses(),
+        [s for s in rt.store.calendars.statuses() if s.ref.covered_by(wanted)],
         now=rt.clock.now(),
         stale_after=2 * rt.settings.daemon.sync_interval,
     )

@@ -4,9 +4,11 @@ Cal.com's signed webhooks moving syncs forward, and bookings written through Cal
 from __future__ import annotations
 
 import json
+import signal
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -186,3 +188,27 @@ def test_a_missing_phone_is_a_sentence_the_agent_can_act_on(
     )
     assert 400 <= answer.status_code < 500, answer.text
     assert "Cal.com" in answer.json()["error"]["message"]
+
+
+def test_a_reload_that_adds_a_webhook_secret_accepts_its_webhooks(tmp_path: Path) -> None:
+    daemon = Daemon(tmp_path, f"sqlite:///{tmp_path}/calsync.db")  # ICS only at first
+    body = json.dumps({"triggerEvent": "BOOKING_CREATED", "payload": {"uid": "r1"}}).encode()
+    signed = {"X-Cal-Signature-256": signature_of(body, SECRET)}
+    daemon.start()
+    try:
+        refused = requests.post(f"{daemon.url}/push/calcom", data=body, headers=signed, timeout=5)
+        assert refused.status_code == 401
+        (tmp_path / "calcom.secret").write_text(SECRET)
+        with daemon.config.open("a") as config:
+            config.write('\n[accounts.cal]\nprovider = "calcom"\n')
+            config.write('webhook_secret_file = "calcom.secret"\n')
+        assert daemon.process is not None
+        daemon.process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "config reloaded" in daemon.current_log(), 10)
+
+        answer = requests.post(f"{daemon.url}/push/calcom", data=body, headers=signed, timeout=5)
+
+        assert answer.status_code == 200
+        assert answer.json() == {"account": "cal"}
+    finally:
+        assert daemon.stop() == 0, daemon.log
