@@ -23,6 +23,7 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from calsync.clock import Clock
 from calsync.errors import AuthError, ForbiddenError
@@ -66,13 +67,16 @@ class Authenticator:
         self, authorization_header: str | None, query_key: str | None = None
     ) -> ApiKey:
         """The key behind a request; the header wins over ``query_key`` when both are sent."""
-        if authorization_header:
-            token = _bearer_token(authorization_header)
-        elif query_key:
-            token = query_key.strip()
-        else:
-            raise AuthError(f"no API key: send Authorization: Bearer <api key>; {_CREATE_HINT}")
-        return self._check(token)
+        return self._check(_token(authorization_header, query_key))
+
+    def cached(
+        self, authorization_header: str | None, query_key: str | None = None
+    ) -> ApiKey | None:
+        """The key if it verified within ``ttl`` (no database read); None: ask ``authenticate``."""
+        token = _token(authorization_header, query_key)
+        if parse_token(token) is None:
+            return None  # authenticate explains what is wrong with it
+        return self._cached(hash_token(token), self._clock.now())
 
     def forget(self) -> None:
         """Drop every cached verification, e.g. right after revoking a key in this process."""
@@ -128,7 +132,7 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
         request: Request,
         _doc: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_DOC)],
     ) -> ApiKey:
-        return _admit(request, scope, None)
+        return await _admitted(request, scope, None)
 
     return api_key
 
@@ -145,25 +149,51 @@ def require_feed(scope: Scope = Scope.READ) -> Callable[..., Awaitable[ApiKey]]:
         _doc_header: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_DOC)],
         query_key: Annotated[str | None, Depends(_QUERY_DOC)],
     ) -> ApiKey:
-        return _admit(request, scope, query_key)
+        return await _admitted(request, scope, query_key)
 
     return api_key
 
 
-def admit(request: Request, needed: Scope) -> ApiKey:
+async def admit(request: Request, needed: Scope) -> ApiKey:
     """The request's API key, which must allow ``needed``; for routes that decide at run time."""
-    return _admit(request, needed, None)
+    return await _admitted(request, needed, None)
+
+
+async def _admitted(request: Request, needed: Scope, query_key: str | None) -> ApiKey:
+    """Like ``_admit``, but a key that is not cached is verified off the event loop."""
+    header = request.headers.get("authorization")
+    key = _authenticator(request).cached(header, query_key)
+    if key is None:
+        return await run_in_threadpool(_admit, request, needed, query_key)
+    return _allowed(request, key, needed)
 
 
 def _admit(request: Request, needed: Scope, query_key: str | None) -> ApiKey:
+    header = request.headers.get("authorization")
+    key = _authenticator(request).authenticate(header, query_key)
+    return _allowed(request, key, needed)
+
+
+def _authenticator(request: Request) -> Authenticator:
     authenticator = getattr(request.app.state, "authenticator", None)
     if not isinstance(authenticator, Authenticator):
         raise RuntimeError("app.state.authenticator is not set to an Authenticator")
-    key = authenticator.authenticate(request.headers.get("authorization"), query_key)
+    return authenticator
+
+
+def _allowed(request: Request, key: ApiKey, needed: Scope) -> ApiKey:
     if not key.scope.allows(needed):
         raise ForbiddenError(f"this API key has scope {key.scope}; {needed} is needed")
     request.state.api_key = key  # for access logs: who did it (id and prefix, never the token)
     return key
+
+
+def _token(authorization_header: str | None, query_key: str | None) -> str:
+    if authorization_header:
+        return _bearer_token(authorization_header)
+    if query_key:
+        return query_key.strip()
+    raise AuthError(f"no API key: send Authorization: Bearer <api key>; {_CREATE_HINT}")
 
 
 def _bearer_token(header: str) -> str:

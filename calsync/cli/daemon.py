@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -118,6 +119,10 @@ def run(rt: Runtime) -> None:
     threading.Thread(
         target=_announce_ready, args=(server, watchdog, f"{host}:{port}", daemon), daemon=True
     ).start()
+    # What start-up built lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise stop every request for 50-150 ms under load.
+    gc.collect()
+    gc.freeze()
     server.run()
     log.info("calsync stopped")
 

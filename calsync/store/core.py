@@ -6,8 +6,10 @@ stay inside ``calsync.store``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,6 +28,12 @@ from calsync.store.outbox import OutboxRepo
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time, and a writer waiting on its lock sleeps in
+        # growing steps (up to 100 ms) instead of waking when it frees: this process's
+        # writers queue here instead, and busy_timeout still covers other processes.
+        self._writers: AbstractContextManager[Any] = (
+            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
         self.calendars = CalendarRepo(self)
         self.events = EventRepo(self)
         self.bookings = BookingRepo(self)
@@ -58,7 +66,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction; on SQLite it holds the write lock from its first statement."""
-        with _translated(), self.engine.connect() as connection:
+        with self._writers, _translated(), self.engine.connect() as connection:
             connection.execution_options(**WRITE)
             with connection.begin():
                 yield connection

@@ -19,8 +19,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 WRITE = {"sqlite_begin": "IMMEDIATE"}
 AUTOCOMMIT = "none"  # single-statement reads: SQLite's implicit transaction is enough
 READ_ONE = {"sqlite_begin": AUTOCOMMIT}
-POOL_SIZE = 20  # the HTTP server runs up to 40 request threads
-POOL_OVERFLOW = 20
+POOL_SIZE = 40  # the HTTP server runs up to 40 request threads: one connection each, kept
+POOL_OVERFLOW = 10  # the scheduler's and dispatcher's threads, opened when needed
 
 
 def make_engine(url: str) -> Engine:

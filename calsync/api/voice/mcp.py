@@ -60,7 +60,8 @@ from starlette.types import Receive, Scope, Send
 
 from calsync import __version__
 from calsync.api.auth import admit
-from calsync.api.voice.desk import Answer, Call, Desk
+from calsync.api.voice.calls import Answer, Call
+from calsync.api.voice.desk import Desk
 from calsync.api.voice.tools import BY_NAME, TOOLS, Tool, parameters_schema
 from calsync.errors import ForbiddenError
 from calsync.model import ApiKey
@@ -159,7 +160,7 @@ class _Endpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # AuthError/ForbiddenError propagate to the app's handlers: the API's 401/403 envelope.
-        await anyio.to_thread.run_sync(admit, Request(scope), KeyScope.READ)
+        await admit(Request(scope), KeyScope.READ)
         if self._manager is None:
             raise RuntimeError("the MCP session manager runs only inside the app's lifespan")
         await self._manager.handle_request(scope, receive, send)

@@ -37,7 +37,8 @@ from starlette.concurrency import run_in_threadpool
 from calsync.api.auth import admit, require
 from calsync.api.schemas import ERRORS
 from calsync.api.services import Services, services
-from calsync.api.voice.desk import Answer, Call, Desk
+from calsync.api.voice.calls import Answer, Call
+from calsync.api.voice.desk import Desk
 from calsync.errors import AuthError, InputError, MalformedRequestError
 from calsync.model import Scope
 
@@ -88,7 +89,7 @@ async def retell(
 ) -> JSONResponse:
     """A Retell custom function call, or an event of Retell's agent webhook."""
     raw = await request.body()
-    _retell_admitted(request, raw, svc.retell_key, svc)
+    await _retell_admitted(request, raw, svc.retell_key, svc)
     body = _parse(raw)
     call = _object(body.get("call"))
     if isinstance(body.get("event"), str):  # call_started, call_ended, call_analyzed
@@ -174,10 +175,10 @@ def _compact(answer: Answer) -> str:
 # --- Retell -----------------------------------------------------------------------------
 
 
-def _retell_admitted(request: Request, raw: bytes, key: str | None, svc: Services) -> None:
+async def _retell_admitted(request: Request, raw: bytes, key: str | None, svc: Services) -> None:
     """With a Retell key configured its signature is the credential; else an API key is."""
     if key is None:
-        admit(request, Scope.WRITE)
+        await admit(request, Scope.WRITE)
         return
     header = request.headers.get("x-retell-signature", "")
     now_ms = int(svc.clock.now().timestamp() * 1000)
