@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calsync.api.voice.desk import Answer, Call, Desk
+from calsync.api.voice.calls import Answer, Call
+from calsync.api.voice.desk import Desk
 from calsync.api.voice.offers import spread
 from calsync.model import BookingStatus, TimeSpan
 from tests.voice.conftest import VIENNA, Voice, later

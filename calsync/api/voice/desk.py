@@ -13,14 +13,10 @@ no platform's wire format.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +25,7 @@ from calsync.api.lookups import zone_or
 from calsync.api.services import Services
 from calsync.api.spoken import spoken
 from calsync.api.voice import phrases
+from calsync.api.voice.calls import Answer, Call, Memory, digest
 from calsync.api.voice.offers import day_of, parse_slot_id, slot_id, spread, time_filter
 from calsync.api.voice.tools import (
     BY_NAME,
@@ -51,51 +48,15 @@ from calsync.errors import (
 from calsync.metrics import Metrics
 from calsync.model import Attendee, Booking, BookingStatus, Resource, TimeSpan, day_start
 from calsync.model import parse_instant as _parse_instant
-from calsync.scheduler.booking import MAX_KEY_LENGTH, BookingRequest
+from calsync.scheduler.booking import BookingRequest
 from calsync.scheduler.contacts import normalize_attendee
 
 log = logging.getLogger("calsync.voice")
 MAX_RANGE_DAYS = 31  # one check_availability call looks at most this many days
 LOOK_AHEAD_DAYS = 14  # when the asked days are full, how far on the next free times are sought
 UPCOMING_DAYS = 400
-_REMEMBERED = 1024  # answers of recent write calls kept for retries ...
-_REMEMBER_FOR = timedelta(minutes=2)  # ... for as long as a platform may retry
 _REBOOKINGS = 5  # a call may book, cancel and book again the same time this often
 _TAKEN_WORDS = ("overlaps", "too close", "taken")
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """Who is asking: the platform, its call and tool-call ids, the caller's number."""
-
-    platform: str
-    call_id: str | None = None
-    caller: str | None = None
-    tool_call_id: str | None = None
-
-    def key(self, tool_name: str, arguments: Mapping[str, Any]) -> str:
-        """The idempotency key of this tool call: a retry of it gets the same key."""
-        part = self.tool_call_id or _digest([tool_name, dict(arguments)])
-        key = f"voice:{self.platform}:{self.call_id or '-'}:{tool_name}:{part}"
-        return key if len(key) <= MAX_KEY_LENGTH else f"voice:{_digest(key)}"
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    say: str
-    data: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None  # a code when the tool did not do what was asked
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def document(self) -> dict[str, Any]:
-        """The JSON a platform hands to its model."""
-        head: dict[str, Any] = {"ok": self.ok, "say": self.say}
-        if self.error is not None:
-            head["error"] = self.error
-        return {**head, **self.data}
 
 
 class _Refused(Exception):
@@ -118,8 +79,7 @@ class Desk:
     def __init__(self, services: Services, metrics: Metrics | None = None) -> None:
         self._svc = services
         self._metrics = metrics
-        self._lock = threading.Lock()
-        self._recent: OrderedDict[str, tuple[str, Answer, datetime]] = OrderedDict()
+        self._memory = Memory(services.clock)
 
     def run(
         self,
@@ -147,11 +107,11 @@ class Desk:
             spec = tool(name)
             args = parse_arguments(spec, given)
             key = call.key(name, given) if spec.writes else None
-            remembered = self._recall(call, key)
+            remembered = self._memory.recall(call, key)
             if remembered is not None:
                 return remembered
             answer: Answer = getattr(self, f"_{name}")(args, call, resource)
-            self._remember(call, key, answer)
+            self._memory.remember(call, key, answer)
             return answer
         except _Refused as refused:
             return refused.answer
@@ -240,7 +200,7 @@ class Desk:
             booking, created = self._svc.bookings.book(request, key)
             if created or call.tool_call_id or booking.status is not BookingStatus.CANCELLED:
                 return booking
-            key = f"voice:{_digest([key, booking.id])}"
+            key = f"voice:{digest([key, booking.id])}"
         raise ConflictError("this call has booked and cancelled this time too often; call again")
 
     def _find_my_appointments(
@@ -493,35 +453,6 @@ class Desk:
                 continue
         return _shared_language(self._svc.availability.resources())
 
-    # --- retries --------------------------------------------------------------------------
-
-    def _recall(self, call: Call, key: str | None) -> Answer | None:
-        """The answer of this very write if it is a retry of the call's last one."""
-        if key is None:
-            return None
-        with self._lock:
-            found = self._recent.get(_scope(call, key))
-        if found is None or found[0] != key or self._svc.clock.now() - found[2] > _REMEMBER_FOR:
-            return None
-        return found[1]
-
-    def _remember(self, call: Call, key: str | None, answer: Answer) -> None:
-        if key is None or not answer.ok:
-            return
-        with self._lock:
-            self._recent[_scope(call, key)] = (key, answer, self._svc.clock.now())
-            while len(self._recent) > _REMEMBERED:
-                self._recent.popitem(last=False)
-
-
-def _scope(call: Call, key: str) -> str:
-    """What a remembered answer is filed under: the tool call when the platform names
-    it; else the call, whose last write is the only one a retry can repeat (the same
-    arguments later, after other writes, are a new request)."""
-    if call.tool_call_id or not call.call_id:
-        return key
-    return f"{call.platform}:{call.call_id}"
-
 
 def _shared_language(resources: list[Resource]) -> str:
     languages = {r.language for r in resources}
@@ -541,8 +472,3 @@ def _numbers(raw: str, resources: list[Resource]) -> list[str]:
     if not found:
         raise InputError(f"phone: {raw!r} is not a phone number; give it with its country code")
     return found
-
-
-def _digest(value: object) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
