@@ -157,9 +157,10 @@ class BookingService:
             self._check(resource, span, ledger, busy, ignore=())
             ledger.insert(new)
             if writer is None:
-                self._emit(ledger, CREATED, ledger.get(new.id))
+                booking = ledger.get(new.id)
+                self._emit(ledger, CREATED, booking)
         if writer is None:
-            return self._store.bookings.get(new.id), True
+            return booking, True
         return self._write(resource, writer, new), True
 
     def cancel(self, booking_id: str, reason: str | None = None) -> Booking:

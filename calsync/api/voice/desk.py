@@ -13,6 +13,7 @@ no platform's wire format.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from starlette.concurrency import run_in_threadpool
 
 from calsync.api.lookups import zone_or
 from calsync.api.services import Services
@@ -101,6 +104,23 @@ class Desk:
             known = name if name in BY_NAME else "unknown"
             self._metrics.observe_voice(call.platform, known, outcome, seconds)
         return answer
+
+    async def run_async(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None,
+        call: Call,
+        *,
+        resource: str | None = None,
+    ) -> Answer:
+        """``run`` for async code: lookups on the event loop (like the REST lookups: local
+        reads that never wait on a lock), writes, which may wait, in a worker thread."""
+        spec = BY_NAME.get(name)
+        if spec is not None and not spec.writes:
+            return self.run(name, arguments, call, resource=resource)
+        return await run_in_threadpool(
+            functools.partial(self.run, name, arguments, call, resource=resource)
+        )
 
     def _answer(self, name: str, given: dict[str, Any], call: Call, resource: str | None) -> Answer:
         try:

@@ -3,7 +3,7 @@
 Owns translating MCP to the desk and back, nothing more: ``tools/list``
 returns the tools of ``tools`` with the very JSON Schemas every other
 platform gets (``parameters_schema``), and ``tools/call`` runs
-``Desk.run`` in a worker thread and answers with two text blocks (the
+``Desk.run_async`` and answers with two text blocks (the
 sentence to say, then the answer's JSON) plus the same JSON as
 ``structuredContent``; ``isError`` is set when the tool did not do what was
 asked (a taken slot, a bad argument), so the sentence still reaches the model.
@@ -49,7 +49,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-import anyio.to_thread
 import mcp_types as types
 from fastapi import FastAPI
 from mcp.server import Server, ServerRequestContext
@@ -114,10 +113,7 @@ def build_server(desk: Desk) -> Server[Any]:
         arguments = dict(params.arguments or {})
         may_write = _may_write(_api_key(ctx))
         call = _call(ctx)
-        answer = await anyio.to_thread.run_sync(
-            _answer, desk, params.name, arguments, call, may_write
-        )
-        return result(answer)
+        return result(await _answer(desk, params.name, arguments, call, may_write))
 
     return Server(
         "calsync",
@@ -166,7 +162,7 @@ class _Endpoint:
         await self._manager.handle_request(scope, receive, send)
 
 
-def _answer(
+async def _answer(
     desk: Desk, name: str, arguments: Mapping[str, Any], call: Call, may_write: bool
 ) -> Answer:
     spec = BY_NAME.get(name)
@@ -174,7 +170,7 @@ def _answer(
         refused = ForbiddenError(f"{name} needs an API key with write scope; this one only reads")
         resource = arguments.get("resource")
         return desk.failure(refused, resource if isinstance(resource, str) else None)
-    return desk.run(name, arguments, call)
+    return await desk.run_async(name, arguments, call)
 
 
 def _mcp_tool(spec: Tool) -> types.Tool:

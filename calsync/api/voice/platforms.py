@@ -109,7 +109,7 @@ async def retell(
     outbound = call.get("direction") == "outbound"
     caller = _text(call.get("to_number" if outbound else "from_number"))
     who = Call("retell", _text(call.get("call_id")), caller)
-    answer = await run_in_threadpool(desk.run, function, arguments, who, resource=resource)
+    answer = await desk.run_async(function, arguments, who, resource=resource)
     return JSONResponse(answer.document())
 
 
@@ -128,7 +128,7 @@ async def elevenlabs(
         _text(body.get("caller_id")),
         _text(body.get("tool_call_id")),
     )
-    answer = await run_in_threadpool(desk.run, function, arguments, who, resource=resource)
+    answer = await desk.run_async(function, arguments, who, resource=resource)
     return JSONResponse(answer.document())
 
 
@@ -162,7 +162,7 @@ async def _vapi_result(
     if not isinstance(arguments, dict):
         answer = desk.failure(InputError(f"{name}: arguments must be a JSON object"))
     else:
-        answer = await run_in_threadpool(desk.run, name, arguments, who, resource=resource)
+        answer = await desk.run_async(name, arguments, who, resource=resource)
     field = "result" if answer.ok else "error"
     return {"toolCallId": tool_call_id, field: _compact(answer)}
 
