@@ -7,13 +7,15 @@ check_availability -> hold_slot -> book_appointment over ``POST /voice/vapi``
 (one requests.Session per call). Callers pick a random resource and one of
 ``--days`` days, so some want the same slots: a refused hold tries the next
 offered time, then the alternatives, then checks again. A warm-up round,
-then ``--rounds`` timed rounds; ``--think`` pauses between a call's steps (a
-real caller talks in between; 0 = every step back to back). Prints count,
+then ``--rounds`` timed rounds; ``--think`` pauses about that long between a
+call's steps (default 1 s: a real caller talks for seconds in between; 0 =
+every step back to back, a stress test that measures throughput, not the
+latency a caller meets). Prints count,
 p50, p99, max per step (client-side), refusals, the issue's goals, and
 checks the store for overlapping confirmed bookings.
 
     .venv/bin/python bench/voice.py [--calls 50] [--rounds 5] [--resources 50] [--days 3]
-        [--think 0] [--backends sqlite,postgresql] [--pg postgresql+psycopg://...]
+        [--think 1] [--backends sqlite,postgresql] [--pg postgresql+psycopg://...]
 """
 
 from __future__ import annotations
@@ -226,7 +228,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--resources", type=int, default=50, help="calendars, one per resource")
     parser.add_argument("--days", type=int, default=3, help="weekdays the callers spread over")
-    parser.add_argument("--think", type=float, default=0.0, help="seconds between steps")
+    parser.add_argument(
+        "--think", type=float, default=1.0, help="seconds between steps (0: a stress test)"
+    )
     parser.add_argument("--backends", default="sqlite")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
