@@ -74,6 +74,18 @@ class BookingDraft:
     attendee: Attendee
     notes: str | None = None
 
+    def description(self) -> str:
+        """The event's text: who booked, how to reach them, and calsync's booking id."""
+        lines = [f"Booked by calsync for {self.attendee.name}."]
+        if self.attendee.phone:
+            lines.append(f"Phone: {self.attendee.phone}")
+        if self.attendee.email:
+            lines.append(f"Email: {self.attendee.email}")
+        if self.notes:
+            lines.append(f"Notes: {self.notes}")
+        lines.append(f"calsync booking id: {self.booking_id}")
+        return "\n".join(lines)
+
 
 class BookingWriter(Protocol):
     """A provider that can write bookings (``Capability.BOOK``).

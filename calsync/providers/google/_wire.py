@@ -97,18 +97,10 @@ def event_id(booking_id: str) -> str:
 
 
 def booking_body(draft: BookingDraft) -> dict[str, Any]:
-    lines = [f"Booked by calsync for {draft.attendee.name}."]
-    if draft.attendee.phone:
-        lines.append(f"Phone: {draft.attendee.phone}")
-    if draft.attendee.email:
-        lines.append(f"Email: {draft.attendee.email}")
-    if draft.notes:
-        lines.append(f"Notes: {draft.notes}")
-    lines.append(f"calsync booking id: {draft.booking_id}")
     return {
         "id": event_id(draft.booking_id),
         "summary": draft.attendee.name,
-        "description": "\n".join(lines),
+        "description": draft.description(),
         **time_body(draft),
         "transparency": "opaque",
         "extendedProperties": {"private": {"calsync_booking_id": draft.booking_id}},

@@ -182,17 +182,9 @@ def transaction_id(booking_id: str) -> str:
 
 
 def booking_body(draft: BookingDraft) -> dict[str, Any]:
-    lines = [f"Booked by calsync for {draft.attendee.name}."]
-    if draft.attendee.phone:
-        lines.append(f"Phone: {draft.attendee.phone}")
-    if draft.attendee.email:
-        lines.append(f"Email: {draft.attendee.email}")
-    if draft.notes:
-        lines.append(f"Notes: {draft.notes}")
-    lines.append(f"calsync booking id: {draft.booking_id}")
     return {
         "subject": draft.attendee.name,
-        "body": {"contentType": "text", "content": "\n".join(lines)},
+        "body": {"contentType": "text", "content": draft.description()},
         **time_body(draft),
         "showAs": "busy",
         "transactionId": transaction_id(draft.booking_id),
