@@ -20,6 +20,9 @@ from calsync.errors import InputError
 
 MINUTES_PER_DAY = 24 * 60
 
+MIN_YEAR = 1970  # dates outside these years are refused, not computed with
+MAX_YEAR = 2200
+
 
 def as_utc(value: datetime) -> datetime:
     """``value`` in UTC; refuses naive datetimes."""
@@ -73,7 +76,7 @@ def parse_instant(text: str, tz: ZoneInfo, *, name: str, end_of_day: bool = Fals
     value = text.strip()
     try:
         if len(value) == 10:
-            day = date.fromisoformat(value)
+            day = check_year(date.fromisoformat(value), name)
             return day_start(day + timedelta(days=1) if end_of_day else day, tz)
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -81,9 +84,19 @@ def parse_instant(text: str, tz: ZoneInfo, *, name: str, end_of_day: bool = Fals
             f"{name}: {text!r} is not a date or time; use ISO 8601 like "
             "2026-12-07, 2026-12-07T09:00 or 2026-12-07T09:00+01:00"
         ) from None
+    check_year(parsed.date(), name)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
     return parsed.astimezone(UTC)
+
+
+def check_year(day: date, name: str) -> date:
+    """``day``, if within the years calsync works in (no arithmetic near the ends of time)."""
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise InputError(
+            f"{name}: {day.isoformat()} is out of range; use a year {MIN_YEAR}-{MAX_YEAR}"
+        )
+    return day
 
 
 def parse_span(start: str, end: str, tz: ZoneInfo, *, names: tuple[str, str]) -> TimeSpan:

@@ -128,14 +128,15 @@ def observed(request: Request, kind: str) -> Iterator[None]:
         metrics.observe_lookup(kind, time.perf_counter() - started)
 
 
-def zone_or(resource: Resource, name: str | None) -> ZoneInfo:
+def zone_or(resource: Resource, name: str | None, *, key: str = "tz") -> ZoneInfo:
+    """The zone called ``name``, or the resource's; ``key`` names the argument in errors."""
     if not name:
         return resource.timezone
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InputError(
-            f"tz: unknown time zone {name!r} (use an IANA name like Europe/Vienna)"
+            f"{key}: unknown time zone {name!r} (use an IANA name like Europe/Vienna)"
         ) from None
 
 

@@ -366,6 +366,11 @@ def test_find_cancel_reschedule(api: Client) -> None:
             422,
             "duration",
         ),
+        (
+            {"resource": "clinic", "start": "9999-12-31T23:30", "attendee": {"name": "A"}},
+            422,
+            "start: 9999-12-31 is out of range; use a year 1970-2200",
+        ),
     ],
 )
 def test_bad_booking_requests(api: Client, body: dict[str, Any], status: int, message: str) -> None:

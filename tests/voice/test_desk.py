@@ -452,3 +452,30 @@ def test_find_says_the_times_in_the_callers_zone(desk: Desk) -> None:
         "All times are United Kingdom Time."
     )
     assert travelling.data["appointments"][0]["start"] == "2026-12-08T16:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "says"),
+    [
+        ("check_availability", {"date": "9999-12-31"}, "date: 9999-12-31 is out of range"),
+        ("check_availability", {"end_date": "9999-12-31"}, "end_date: 9999-12-31 is out of range"),
+        ("hold_slot", {"start": "9999-12-31T23:30"}, "start: 9999-12-31 is out of range"),
+        ("hold_slot", {"slot_id": "praxis/9999-12-31T23:59Z/30"}, "slot_id: 9999-12-31 is out"),
+        ("check_availability", {"timezone": "Mars/Base"}, "timezone: unknown time zone"),
+    ],
+)
+def test_dates_beyond_reason_and_bad_zones_are_sentences(
+    anna: Caller, tool: str, args: dict[str, str], says: str
+) -> None:
+    answer = anna(tool, resource="praxis", **args)
+
+    assert not answer.ok
+    assert answer.error == "invalid_input"
+    assert says in answer.say
+
+
+def test_a_resource_that_is_not_a_string_is_a_sentence(anna: Caller) -> None:
+    answer = anna("check_availability", resource=["praxis"])
+
+    assert answer.error == "invalid_input"
+    assert "resource: Input should be a valid string" in answer.say

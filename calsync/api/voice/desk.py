@@ -136,7 +136,8 @@ class Desk:
         except _Refused as refused:
             return refused.answer
         except CalsyncError as err:
-            return self.failure(err, given.get("resource") or resource)
+            named = given.get("resource")
+            return self.failure(err, named if isinstance(named, str) else resource)
 
     # --- the tools ----------------------------------------------------------------------
 
@@ -144,7 +145,7 @@ class Desk:
         self, args: CheckAvailability, call: Call, default: str | None
     ) -> Answer:
         res = self._resource(args.resource, default)
-        zone = zone_or(res, args.timezone)
+        zone = zone_or(res, args.timezone, key="timezone")
         now = self._svc.clock.now()
         span = self._days(args, zone, now, res.language)
         duration = timedelta(minutes=args.duration) if args.duration else None
@@ -234,7 +235,7 @@ class Desk:
         if not found:
             return Answer(phrases.say(language, "found_none", phone=phone), {"appointments": []})
         home = self._svc.availability.resource(found[0].resource)
-        zone = zone_or(home, args.timezone)
+        zone = zone_or(home, args.timezone, key="timezone")
         data = {"appointments": [self._appointment(b, zone, now) for b in found]}
         listed = phrases.both(language, [self._with(b, language, now, zone) for b in found])
         key = "found_one" if len(found) == 1 else "found"
@@ -309,12 +310,12 @@ class Desk:
                     f"slot_id {args.slot_id} belongs to {slot_resource}, not {args.resource}"
                 )
             res = self._resource(slot_resource, None)
-            zone = zone_or(res, args.timezone)
+            zone = zone_or(res, args.timezone, key="timezone")
             return _When(res, start, timedelta(minutes=args.duration or minutes), zone)
         if not args.start:
             raise InputError("give slot_id (from check_availability) or start")
         res = self._resource(args.resource, default)
-        zone = zone_or(res, args.timezone)
+        zone = zone_or(res, args.timezone, key="timezone")
         duration = timedelta(minutes=args.duration) if args.duration else None
         return _When(res, _parse_instant(args.start, zone, name="start"), duration, zone)
 

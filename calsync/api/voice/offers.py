@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from calsync.errors import InputError
-from calsync.model import TimeSpan
+from calsync.model import TimeSpan, check_year
 
 UTC = ZoneInfo("UTC")
 
@@ -27,6 +27,7 @@ def parse_slot_id(text: str) -> tuple[str, datetime, int]:
     resource, _, start = resource.rpartition("/")
     try:
         when = datetime.strptime(start, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+        check_year(when.date(), "slot_id")
         minutes = int(rest)
     except ValueError:
         when, minutes = None, 0
@@ -88,6 +89,6 @@ def day_of(text: str, name: str, today: date) -> date:
     if text.lower() in words:
         return today + timedelta(days=words[text.lower()])
     try:
-        return date.fromisoformat(text[:10])
+        return check_year(date.fromisoformat(text[:10]), name)
     except ValueError:
         raise InputError(f"{name}: {text!r} is not a date like {today.isoformat()}") from None
