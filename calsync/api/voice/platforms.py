@@ -89,7 +89,7 @@ async def retell(
 ) -> JSONResponse:
     """A Retell custom function call, or an event of Retell's agent webhook."""
     raw = await request.body()
-    await _retell_admitted(request, raw, svc.retell_key, svc)
+    await _retell_admitted(request, raw, svc)
     body = _parse(raw)
     call = _object(body.get("call"))
     if isinstance(body.get("event"), str):  # call_started, call_ended, call_analyzed
@@ -175,8 +175,9 @@ def _compact(answer: Answer) -> str:
 # --- Retell -----------------------------------------------------------------------------
 
 
-async def _retell_admitted(request: Request, raw: bytes, key: str | None, svc: Services) -> None:
+async def _retell_admitted(request: Request, raw: bytes, svc: Services) -> None:
     """With a Retell key configured its signature is the credential; else an API key is."""
+    key = svc.retell_key
     if key is None:
         await admit(request, Scope.WRITE)
         return
